@@ -1,0 +1,341 @@
+package detect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// maxDepth bounds nested decoding (base64 inside Unicode tags inside ...).
+const maxDepth = 3
+
+// maxEvidence is the longest evidence string a finding carries, in bytes.
+const maxEvidence = 160
+
+// Options configure an Engine. The zero value is the product default.
+type Options struct {
+	// Rules is a rules file (YAML, see rules.yaml); nil uses the embedded rules.
+	Rules []byte
+	// Thresholds; the zero value means DefaultThresholds.
+	Thresholds Thresholds
+	// Disable switches off rules by id, detectors by name, or categories.
+	Disable []string
+	// Allow suppresses findings that match an entry.
+	Allow []AllowEntry
+	// Extra detectors run after the built-in ones (e.g. a learned classifier).
+	Extra []Detector
+}
+
+// AllowEntry suppresses findings: those of the listed rules (all rules when
+// empty) whose evidence matches Pattern (a Go regexp; empty matches all).
+type AllowEntry struct {
+	Rules   []string `json:"rules,omitempty" yaml:"rules"`
+	Pattern string   `json:"pattern,omitempty" yaml:"pattern"`
+}
+
+// Info describes an engine precisely enough to reproduce its results; it is
+// recorded in MBOMs and cache keys.
+type Info struct {
+	Engine         string     `json:"engine"`
+	RulesetVersion string     `json:"ruleset_version"`
+	RulesetDigest  string     `json:"ruleset_digest"`
+	ConfigDigest   string     `json:"config_digest"`
+	Detectors      []string   `json:"detectors"`
+	Models         []Model    `json:"models,omitempty"`
+	Thresholds     Thresholds `json:"thresholds"`
+}
+
+// Model names a model a detector uses, with its digest.
+type Model struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+// ModelDetector is a Detector backed by a model that must be named in Info.
+type ModelDetector interface {
+	Detector
+	Model() Model
+}
+
+// Engine scans documents. It is safe for concurrent use.
+type Engine struct {
+	info      Info
+	th        Thresholds
+	norm      Normalizer
+	detectors []Detector
+	disabled  map[string]bool
+	allow     []allow
+	digest    [32]byte // digest of Info, the cache-key salt
+}
+
+type allow struct {
+	rules map[string]bool
+	re    *regexp.Regexp
+}
+
+// New builds an engine.
+func New(o Options) (*Engine, error) {
+	th := o.Thresholds
+	if th == (Thresholds{}) {
+		th = DefaultThresholds
+	}
+	if err := th.Validate(); err != nil {
+		return nil, err
+	}
+	src := o.Rules
+	if src == nil {
+		src = defaultRules
+	}
+	rs, err := ParseRules(src)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{th: th, disabled: map[string]bool{}}
+	for _, d := range o.Disable {
+		e.disabled[d] = true
+	}
+	for i, a := range o.Allow {
+		al := allow{}
+		if len(a.Rules) > 0 {
+			al.rules = map[string]bool{}
+			for _, r := range a.Rules {
+				al.rules[r] = true
+			}
+		}
+		if a.Pattern != "" {
+			re, err := regexp.Compile(a.Pattern)
+			if err != nil {
+				return nil, fmt.Errorf("allowlist entry %d: %w", i+1, err)
+			}
+			al.re = re
+		}
+		e.allow = append(e.allow, al)
+	}
+	rd, err := newRuleDetector(rs, e.disabled)
+	if err != nil {
+		return nil, err
+	}
+	e.norm = Normalizer{Keywords: rd.keywords()}
+	builtin := []Detector{
+		rd,
+		newHTMLDetector(),
+		newHiddenDetector(),
+		newEncodedDetector(),
+		newSecretsDetector(),
+		newAdversarialDetector(),
+		newRepetitionDetector(),
+	}
+	for _, d := range append(builtin, o.Extra...) {
+		if e.disabled[d.Name()] {
+			continue
+		}
+		e.detectors = append(e.detectors, d)
+		e.info.Detectors = append(e.info.Detectors, d.Name())
+		if md, ok := d.(ModelDetector); ok {
+			e.info.Models = append(e.info.Models, md.Model())
+		}
+	}
+	e.info.Engine = EngineVersion
+	e.info.RulesetVersion = rs.Version
+	rsum := sha256.Sum256(src)
+	e.info.RulesetDigest = "sha256:" + hex.EncodeToString(rsum[:])
+	e.info.Thresholds = th
+	cfg, _ := json.Marshal(struct {
+		T Thresholds
+		D []string
+		A []AllowEntry
+	}{th, sortedKeys(e.disabled), o.Allow})
+	csum := sha256.Sum256(cfg)
+	e.info.ConfigDigest = "sha256:" + hex.EncodeToString(csum[:])
+	ij, _ := json.Marshal(e.info)
+	e.digest = sha256.Sum256(ij)
+	return e, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Info describes the engine.
+func (e *Engine) Info() Info { return e.info }
+
+// Thresholds returns the engine's band thresholds.
+func (e *Engine) Thresholds() Thresholds { return e.th }
+
+// ScannedText is the text of a document that its result's SHA256 covers: the
+// fields' texts joined by newlines, in field order.
+func ScannedText(doc Document) string {
+	if len(doc.Fields) == 1 {
+		return doc.Fields[0].Text
+	}
+	var b strings.Builder
+	for i, f := range doc.Fields {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(f.Text)
+	}
+	return b.String()
+}
+
+// CacheKey identifies a document's result for this engine: the SHA-256 of
+// the engine's Info and each field's name and normalised text. Two documents
+// with the same key get the same findings and verdict.
+func (e *Engine) CacheKey(doc Document) [32]byte {
+	h := sha256.New()
+	h.Write(e.digest[:])
+	for _, f := range doc.Fields {
+		n := e.norm.Normalize(f.Text)
+		fmt.Fprintf(h, "%d:%s%d:", len(f.Name), f.Name, len(f.Text))
+		// The original text matters too: spans and evidence refer to it.
+		h.Write([]byte(f.Text))
+		h.Write([]byte(n.Text))
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// Scan scans one document.
+func (e *Engine) Scan(doc Document) Result {
+	var fs []Finding
+	for _, f := range doc.Fields {
+		fs = e.scanText(fs, f.Name, f.Text, 0, nil, "")
+	}
+	sum := sha256.Sum256([]byte(ScannedText(doc)))
+	r := Result{SHA256: hex.EncodeToString(sum[:])}
+	e.finish(&r, fs)
+	return r
+}
+
+// Refuse adds findings from dataset-level detectors to a result and recomputes
+// its score and band.
+func (e *Engine) Refuse(r *Result, extra []Finding) {
+	fs := append(slices.Clip(r.Findings), extra...)
+	e.finish(r, fs)
+}
+
+// scanText runs every detector over one text. When mapSpan is non-nil the
+// text was decoded from inside a parent text: findings are reported at the
+// parent's span with the decoded evidence.
+func (e *Engine) scanText(fs []Finding, field, text string, depth int, outer *[2]int, how string) []Finding {
+	if text == "" {
+		return fs
+	}
+	t := &Text{Field: field, Orig: text, Norm: e.norm.Normalize(text), Depth: depth}
+	emit := func(f Finding) {
+		f.Field = field
+		if f.Span[0] < 0 || f.Span[1] > len(text) || f.Span[0] > f.Span[1] {
+			f.Span = [2]int{0, len(text)}
+		}
+		if f.Evidence == "" {
+			f.Evidence = text[f.Span[0]:f.Span[1]]
+		}
+		f.Evidence = truncate(f.Evidence, maxEvidence)
+		if outer != nil {
+			f.Span = *outer
+			f.Message = how + "-decoded text: " + f.Message
+		}
+		if e.disabled[f.Rule] || e.disabled[string(f.Category)] || e.allowed(f) {
+			return
+		}
+		fs = append(fs, f)
+	}
+	if depth < maxDepth {
+		t.rescan = func(decoded string, span [2]int, via string) {
+			sp := span
+			label := via
+			if outer != nil {
+				sp = *outer
+				label = how + "+" + via
+			}
+			fs = e.scanText(fs, field, decoded, depth+1, &sp, label)
+		}
+	}
+	for _, d := range e.detectors {
+		d.Detect(t, emit)
+	}
+	return fs
+}
+
+func (e *Engine) allowed(f Finding) bool {
+	for _, a := range e.allow {
+		if a.rules != nil && !a.rules[f.Rule] {
+			continue
+		}
+		if a.re != nil && !a.re.MatchString(f.Evidence) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// finish sorts and deduplicates findings and computes the verdict.
+//
+// Fusion is a noisy-OR over rules: each rule contributes the highest score
+// of its findings once, so one rule repeated a hundred times does not
+// outweigh two independent rules.
+func (e *Engine) finish(r *Result, fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if c := strings.Compare(a.Field, b.Field); c != 0 {
+			return c
+		}
+		if a.Span[0] != b.Span[0] {
+			return a.Span[0] - b.Span[0]
+		}
+		if a.Span[1] != b.Span[1] {
+			return a.Span[1] - b.Span[1]
+		}
+		if c := strings.Compare(a.Rule, b.Rule); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Evidence, b.Evidence)
+	})
+	fs = slices.CompactFunc(fs, func(a, b Finding) bool {
+		return a.Field == b.Field && a.Span == b.Span && a.Rule == b.Rule && a.Evidence == b.Evidence
+	})
+	best := map[string]float64{}
+	for _, f := range fs {
+		if f.Score > best[f.Rule] {
+			best[f.Rule] = f.Score
+		}
+	}
+	keep := 1.0
+	for _, rule := range sortedKeys(best) {
+		keep *= 1 - math.Min(math.Max(best[rule], 0), 1)
+	}
+	score := 1 - keep
+	// Round so that results are byte-identical whatever the order the
+	// product was computed in.
+	score = math.Round(score*1e6) / 1e6
+	if fs == nil {
+		fs = []Finding{}
+	}
+	r.Findings = fs
+	r.Score = score
+	r.Risk = int(math.Round(score * 100))
+	r.Band = e.th.Band(r.Risk)
+}
+
+// truncate shortens s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && (s[i]&0xC0) == 0x80 {
+		i--
+	}
+	return s[:i] + "…"
+}
