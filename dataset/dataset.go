@@ -1,10 +1,3 @@
-// Package dataset reads and writes the datasets SentinelDF scans: JSONL/NDJSON,
-// JSON arrays, CSV/TSV with a header, Parquet, plain text, Markdown and HTML,
-// optionally gzip- or zstd-compressed, streamed with bounded memory.
-//
-// A reader yields Records: the text fields to scan, an identity, where the
-// record came from, and the record's original bytes so that a scan can split
-// a dataset into clean and quarantined parts byte for byte.
 package dataset
 
 import (
@@ -34,6 +27,7 @@ type Source struct {
 	Line int `json:"line,omitempty"`
 }
 
+// String returns "path:line", or just the path when Line is 0.
 func (s Source) String() string {
 	if s.Line == 0 {
 		return s.Path
@@ -61,8 +55,13 @@ type Record struct {
 	Raw []byte
 	// Size is the number of input bytes the record took (for progress).
 	Size int64
+	// Meta holds the Options.KeepFields values found in the record, as
+	// strings (numbers as written, objects and arrays as JSON). It is never
+	// scanned. Nil when no KeepFields are set.
+	Meta map[string]string
 
-	row any
+	row any    // Parquet: the parquet.Row (with its schema) for Split
+	eol string // the line ending that followed Raw in the input ("" if none)
 }
 
 // MalformedError reports a record that could not be read. Readers return it
@@ -73,6 +72,97 @@ type MalformedError struct {
 	Reason string
 }
 
+// Error returns "path:line: malformed record: reason".
 func (e *MalformedError) Error() string {
 	return fmt.Sprintf("%s: malformed record: %s", e.Source, e.Reason)
+}
+
+// DefaultMaxRecordBytes is the record size limit when Options.MaxRecordBytes
+// is 0.
+const DefaultMaxRecordBytes = 64 << 20
+
+// Options control how files are read.
+type Options struct {
+	// TextFields are dotted paths of the fields to scan (e.g. "meta.body",
+	// "messages"), in order; empty means auto-detect. For CSV they name
+	// columns.
+	TextFields []string
+	// IDField names the field holding a record's id; "" means "id".
+	IDField string
+	// Split is how text files are cut into documents: "file" (default, a
+	// file is one document) or "lines" (one document per non-blank line).
+	Split string
+	// Format forces a format for every file; "" decides by extension.
+	Format Format
+	// KeepFields are other fields copied as strings into Record.Meta (e.g.
+	// "label", "source"); they are never scanned.
+	KeepFields []string
+	// MaxRecordBytes caps a record's size; 0 means DefaultMaxRecordBytes. A
+	// longer record is a MalformedError and reading resumes at the next one.
+	MaxRecordBytes int
+}
+
+// Text split modes for Options.Split.
+const (
+	SplitFile  = "file"
+	SplitLines = "lines"
+)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.IDField == "" {
+		o.IDField = "id"
+	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	switch o.Split {
+	case "":
+		o.Split = SplitFile
+	case SplitFile, SplitLines:
+	default:
+		return o, fmt.Errorf("unknown text split mode %q (want %q or %q)", o.Split, SplitFile, SplitLines)
+	}
+	for _, f := range o.TextFields {
+		if _, err := parsePath(f); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// File is one input file found by Walk.
+type File struct {
+	// Path is the file's path, as given or as found while walking.
+	Path string
+	// Rel is the path relative to the directory argument it was found under,
+	// with "/" separators (the base name for a file argument).
+	Rel string
+	// Size is the on-disk (compressed) size in bytes.
+	Size int64
+	// Format is the format by extension; "" when unknown.
+	Format Format
+	// Compression is "", "gzip" or "zstd", by extension.
+	Compression string
+}
+
+// Compressions for File.Compression.
+const (
+	CompressionGzip = "gzip"
+	CompressionZstd = "zstd"
+)
+
+// Reader streams the records of one file.
+type Reader interface {
+	// Next returns the next record; io.EOF at the end; a *MalformedError for
+	// a bad record (the caller may call Next again to continue); any other
+	// error is fatal.
+	Next() (*Record, error)
+	// BytesRead is how many bytes of the file (on disk, i.e. compressed)
+	// have been consumed so far, for progress and ETA.
+	BytesRead() int64
+	// SHA256 is the hex SHA-256 of the whole file as stored on disk, valid
+	// after Next returned io.EOF.
+	SHA256() string
+	// Close releases the file.
+	Close() error
 }

@@ -1,11 +1,543 @@
 package detect
 
-// STUB: replaced by the real detector.
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
-type adversarialDetector struct{}
+// The adversarial-suffix detector finds optimised "token salad" (GCG-style
+// suffixes: word fragments, stray punctuation and brackets, capitals in the
+// middle of words, mixed scripts) appended to prompts.
+//
+// It works on windows of advWindow whitespace-separated tokens. A cheap
+// first pass marks odd tokens; only a text with a window holding at least
+// advMinOdd of them is scored at all, so ordinary prose costs one pass over
+// its bytes. A scored window is flagged when
+//   - its mean cost under the character model (bits per symbol) is at least
+//     the calibrated absolute threshold,
+//   - it exceeds the document's own baseline (the median cost of its
+//     ordinary tokens) by the calibrated relative threshold, so that text
+//     that is all foreign, all code or all tables is judged against itself,
+//   - and its share of odd tokens is at least the calibrated salad floor.
+// Windows that are mostly non-Latin letters, or whose tokens are long runs
+// (base64, hex, URLs), are never flagged.
 
-func newAdversarialDetector() Detector { return adversarialDetector{} }
+const (
+	// advWindow is the number of tokens in a window.
+	advWindow = 12
+	// advMinOdd is the fewest odd tokens a window needs to be considered.
+	advMinOdd = 3
+	// advMaxTokenLen: longer tokens (blobs, URLs) are left to other
+	// detectors and break windows.
+	advMaxTokenLen = 40
+	// advMinBaseline is how many ordinary tokens a document needs for its
+	// own baseline; shorter documents use advDefaultBaseline.
+	advMinBaseline = 6
+	// advDefaultBaseline is the baseline (bits per symbol) of a document
+	// too short to have its own, about the median cost of English tokens.
+	advDefaultBaseline = 2.5
+	// advMaxScore caps the finding's score.
+	advMaxScore = 0.9
+)
 
+type adversarialDetector struct {
+	lm *CharLM // nil when the embedded model is unusable: the detector is off
+}
+
+var _ ModelDetector = adversarialDetector{}
+
+func newAdversarialDetector() Detector {
+	lm, _ := embeddedCharLM()
+	return adversarialDetector{lm: lm}
+}
+
+// NewAdversarialDetector returns the adversarial-suffix detector backed by
+// m instead of the embedded model (for evaluating retrained models).
+func NewAdversarialDetector(m *CharLM) Detector { return adversarialDetector{lm: m} }
+
+// Name implements Detector.
 func (adversarialDetector) Name() string { return "adversarial" }
 
-func (adversarialDetector) Detect(t *Text, emit func(Finding)) {}
+// Model implements ModelDetector.
+func (adversarialDetector) Model() Model { return charLMModel() }
+
+// Detect implements Detector.
+func (d adversarialDetector) Detect(t *Text, emit func(Finding)) {
+	if d.lm == nil {
+		return
+	}
+	c := d.lm.calib
+	var best advWindowStat
+	var region [2]int
+	found := false
+	scanAdversarial(d.lm, t.Orig, false, func(w advWindowStat) {
+		if !w.flagged(c) {
+			return
+		}
+		if found && w.start <= region[1] {
+			region[1] = max(region[1], w.end)
+		} else if found {
+			d.emit(t, region, best, emit)
+			found = false
+		}
+		if !found {
+			region = [2]int{w.start, w.end}
+			best = w
+			found = true
+		}
+		if w.margin(c) > best.margin(c) {
+			best = w
+		}
+	})
+	if found {
+		d.emit(t, region, best, emit)
+	}
+}
+
+func (d adversarialDetector) emit(t *Text, span [2]int, w advWindowStat, emit func(Finding)) {
+	score := advScore(w.margin(d.lm.calib))
+	sev := SevMedium
+	if score >= 0.7 {
+		sev = SevHigh
+	}
+	emit(Finding{
+		Detector: "adversarial",
+		Rule:     "adversarial.token_salad",
+		Category: CatAdversarial,
+		Severity: sev,
+		Score:    score,
+		Message: fmt.Sprintf("token salad typical of optimised adversarial suffixes: %.1f bits/char under the English character model (document baseline %.1f), %d of %d tokens odd",
+			w.mean, w.base, w.odd, w.tokens),
+		Span: span,
+	})
+}
+
+// advScore maps how far a window clears the thresholds to a finding score.
+// A window just over every threshold scores 0.55 (elevated); one well past
+// them scores up to advMaxScore.
+func advScore(margin float64) float64 {
+	s := 0.55 + 0.35*(1-math.Exp(-margin/1.5))
+	return math.Round(math.Min(s, advMaxScore)*1000) / 1000
+}
+
+// advWindowStat describes one window of tokens.
+type advWindowStat struct {
+	start, end int // byte span in the text
+	tokens     int
+	odd        int
+	mean       float64 // bits per symbol
+	base       float64 // the document's baseline, bits per symbol
+}
+
+func (w advWindowStat) salad() float64 { return float64(w.odd) / float64(w.tokens) }
+
+// score combines the window's cost and its share of odd tokens: each odd
+// token in a window adds as much evidence as advSaladWeight/advWindow bits
+// per symbol of cost.
+func (w advWindowStat) score() float64 { return w.mean + advSaladWeight*w.salad() }
+
+func (w advWindowStat) flagged(c AdversarialCalibration) bool {
+	return w.score() >= float64(c.Abs) && w.mean >= float64(c.Mean) &&
+		w.mean-w.base >= float64(c.Rel) && w.salad() >= float64(c.Salad)
+}
+
+// margin sums, in bits per symbol, how far the window is past the cost
+// thresholds, plus a bonus for the share of odd tokens past the floor.
+func (w advWindowStat) margin(c AdversarialCalibration) float64 {
+	return (w.score() - float64(c.Abs)) + (w.mean - w.base - float64(c.Rel))
+}
+
+// advToken is one whitespace-separated token.
+type advToken struct {
+	start, end int
+	odd        bool
+	words      bool // has letters
+	latin      int  // ASCII and accented Latin letters
+	other      int  // letters of other scripts
+}
+
+// Token classes of ASCII bytes for the odd-token scan.
+const (
+	advClsSpace   = 1 << iota // whitespace
+	advClsLower               // a-z
+	advClsUpper               // A-Z
+	advClsDigit               // 0-9
+	advClsPunct               // ordinary punctuation
+	advClsSpecial             // brackets, backslash and other code-ish marks
+)
+
+var advASCIIClass = func() (t [128]uint8) {
+	for c := range 128 {
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f':
+			t[c] = advClsSpace
+		case c >= 'a' && c <= 'z':
+			t[c] = advClsLower
+		case c >= 'A' && c <= 'Z':
+			t[c] = advClsUpper
+		case c >= '0' && c <= '9':
+			t[c] = advClsDigit
+		case c < 32 || c == 127:
+			t[c] = advClsSpace
+		}
+	}
+	for _, c := range ".,;:!?'\"-()/&" {
+		t[c] = advClsPunct
+	}
+	for _, c := range "[]{}\\|@#$%^*~<>=+_`" {
+		t[c] = advClsSpecial
+	}
+	return t
+}()
+
+// advTokens splits s into tokens and marks the odd ones. It reports
+// whether some window of advWindow tokens holds advMinOdd odd tokens.
+//
+// With store false it keeps no tokens and allocates nothing: the cheap
+// first pass.
+func advTokens(s string, toks []advToken, store bool) ([]advToken, bool) {
+	any := false
+	recent := 0 // odd tokens among the last advWindow
+	var ring [advWindow]bool
+	ntok := 0
+	i := 0
+	for i < len(s) {
+		// Skip whitespace.
+		for i < len(s) {
+			if c := s[i]; c < utf8.RuneSelf {
+				if advASCIIClass[c] != advClsSpace {
+					break
+				}
+				i++
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			i += n
+		}
+		if i >= len(s) {
+			break
+		}
+		tk := advToken{start: i}
+		var prev uint8
+		camel, punct, digits, letters := false, false, false, 0
+		for i < len(s) {
+			c := s[i]
+			if c < utf8.RuneSelf {
+				cl := advASCIIClass[c]
+				if cl == advClsSpace {
+					break
+				}
+				switch cl {
+				case advClsLower:
+					tk.latin++
+					letters++
+				case advClsUpper:
+					tk.latin++
+					letters++
+					if prev == advClsLower || prev == advClsUpper {
+						camel = true // an inner capital: advOddCase decides
+					}
+				case advClsPunct, advClsSpecial:
+					punct = true
+				case advClsDigit:
+					digits = true
+				}
+				prev = cl
+				i++
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				break
+			}
+			switch sym := lmRuneSym(r); {
+			case sym == lmSymLatinExt:
+				tk.latin++
+				letters++
+				prev = advClsLower
+			case sym == lmSymLetter:
+				if advIsCJK(r) {
+					tk.latin++ // counts as ordinary in mixed Latin/CJK text
+				} else {
+					tk.other++
+				}
+				letters++
+				prev = advClsLower
+			default:
+				prev = 0
+			}
+			i += n
+		}
+		tk.end = i
+		tk.words = letters > 0
+		if tk.end-tk.start <= advMaxTokenLen {
+			switch {
+			case letters > 0:
+				mixed := tk.other > 0 && tk.latin > 0
+				tk.odd = camel && advOddCase(s[tk.start:tk.end]) || mixed || (punct && advOddPunct(s[tk.start:tk.end]))
+			case punct && !digits:
+				tk.odd = advOddMarks(s[tk.start:tk.end])
+			}
+		}
+		if store {
+			toks = append(toks, tk)
+		}
+		if ring[ntok%advWindow] {
+			recent--
+		}
+		ring[ntok%advWindow] = tk.odd
+		ntok++
+		if tk.odd {
+			recent++
+		}
+		if recent >= advMinOdd {
+			any = true
+			if !store {
+				return nil, true
+			}
+		}
+	}
+	return toks, any
+}
+
+// Characters that may open or close a word in ordinary text.
+const (
+	advOpeners = "([{\"'<*`$"
+	advClosers = ")]}\"'>*`$.,;:!?"
+)
+
+// advOddPunct reports whether a token's punctuation is unlike prose: once
+// ordinary opening and closing marks are stripped from its ends, what is
+// left holds a bracket, backslash or other code-ish mark, or a cluster of
+// two or more marks other than a dash or dot run. URLs are not odd.
+func advOddPunct(tok string) bool {
+	if strings.Contains(tok, "://") || strings.HasPrefix(tok, "www.") {
+		return false
+	}
+	if len(tok) > 1 && tok[0] == '\\' && tok[1] >= 'a' && tok[1] <= 'z' {
+		return false // a LaTeX command
+	}
+	lo, hi := 0, len(tok)
+	for lo < hi && lo < 2 && strings.IndexByte(advOpeners, tok[lo]) >= 0 {
+		lo++
+	}
+	for hi > lo && len(tok)-hi < 4 && strings.IndexByte(advClosers, tok[hi-1]) >= 0 {
+		hi--
+	}
+	if lo < hi && strings.IndexByte(")]}", tok[lo]) >= 0 || hi > lo && strings.IndexByte("([{", tok[hi-1]) >= 0 {
+		return true // a word that starts with a closing or ends with an opening bracket
+	}
+	run, runByte := 0, byte(0)
+	for i := lo; i < hi; i++ {
+		c := tok[i]
+		if c >= utf8.RuneSelf {
+			run = 0
+			continue
+		}
+		switch advASCIIClass[c] {
+		case advClsSpecial:
+			// Identifiers (snake_case) and assignments (key=value) are
+			// code, not salad.
+			if (c == '_' || c == '=') && i > lo && i+1 < hi && advAlnum(tok[i-1]) && advAlnum(tok[i+1]) {
+				run = 0
+				continue
+			}
+			return true
+		case advClsPunct:
+			if run > 0 && c != runByte {
+				return true
+			}
+			run++
+			runByte = c
+			if run >= 2 && c != '-' && c != '.' {
+				return true
+			}
+		default:
+			run = 0
+		}
+	}
+	return false
+}
+
+// advOddCase reports whether the capitals inside a token are unlike names,
+// brands and acronyms: a capital after three or more lower-case letters at
+// the start ("similarlyNow", "tableView"), two or more capitals after a
+// lower-case letter ("resGITHUB", "SureBEtera"), or two or more capitals
+// followed by two or more lower-case letters ("DJstructor"). "iPhone",
+// "McAllister", "PowerPoint", "PDFs" and "LaTeX" are not odd.
+func advOddCase(tok string) bool {
+	lower := func(i int) bool { return i < len(tok) && tok[i] >= 'a' && tok[i] <= 'z' }
+	upper := func(i int) bool { return i >= 0 && i < len(tok) && tok[i] >= 'A' && tok[i] <= 'Z' }
+	lead := 0
+	for lower(lead) {
+		lead++
+	}
+	if lead >= 3 && upper(lead) {
+		return true
+	}
+	for i := 0; i < len(tok); i++ {
+		// A capital, two or more lower-case letters, two or more capitals.
+		if upper(i) && lower(i+1) {
+			j := i + 1
+			for lower(j) {
+				j++
+			}
+			if j-i-1 >= 2 && upper(j) && upper(j+1) {
+				return true
+			}
+		}
+		// Two capitals then two lower-case letters.
+		if upper(i) && upper(i+1) && lower(i+2) && lower(i+3) {
+			return true
+		}
+	}
+	return false
+}
+
+// advAlnum reports whether c is an ASCII letter or digit.
+func advAlnum(c byte) bool {
+	return c < utf8.RuneSelf && advASCIIClass[c]&(advClsLower|advClsUpper|advClsDigit) != 0
+}
+
+// advOddMarks reports whether a token of marks alone (no letters or
+// digits) is unlike prose: a lone bracket of the kinds prose does not use
+// alone, a backslash or similar, or a cluster of different marks. Lone
+// dashes, slashes, operators and runs of one mark ("...", "--") are not odd.
+func advOddMarks(tok string) bool {
+	if len(tok) == 1 {
+		return strings.IndexByte("[]{}\\@^~<>`", tok[0]) >= 0
+	}
+	for i := 1; i < len(tok); i++ {
+		if tok[i] != tok[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// advIsCJK reports whether r is a Han, kana or Hangul letter.
+func advIsCJK(r rune) bool {
+	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) ||
+		unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
+}
+
+// scanAdversarial calls fn for the windows of s that may be token salad:
+// those with at least advMinOdd odd tokens, mostly Latin letters, at most
+// one line break and no overlong token. Texts without such a window are not
+// scored by the model. With all set, it calls fn for every window that is
+// mostly Latin, on one or two lines and without an overlong token, odd or
+// not (for calibration).
+func scanAdversarial(m *CharLM, s string, all bool, fn func(advWindowStat)) {
+	if !all {
+		if _, any := advTokens(s, nil, false); !any {
+			return
+		}
+	}
+	toks, _ := advTokens(s, nil, true)
+	if len(toks) == 0 {
+		return
+	}
+	// Cost of each token: the symbols from the end of the previous token
+	// to its end, so the whitespace before a token counts toward it.
+	costs := make([]int, len(toks))
+	syms := make([]int, len(toks))
+	hist := uint64(lmPadHist)
+	ti := 0
+	for i := 0; i < len(s) && ti < len(toks); {
+		sym, n := lmNextSym(s, i)
+		hist = hist<<7 | uint64(sym)
+		costs[ti] += m.cost(hist)
+		syms[ti]++
+		i += n
+		if i >= toks[ti].end {
+			ti++
+		}
+	}
+	// Baseline: the lower quartile of the cost per symbol of the ordinary
+	// tokens (the median would be pulled up by the fragments of a long
+	// suffix on a short prompt).
+	var per []float64
+	for k, tk := range toks {
+		if !tk.odd && syms[k] > 0 && tk.end-tk.start <= advMaxTokenLen {
+			per = append(per, float64(costs[k])/10/float64(syms[k]))
+		}
+	}
+	base := advDefaultBaseline
+	if len(per) >= advMinBaseline {
+		slices.Sort(per)
+		base = per[len(per)/4]
+	}
+	n := min(advWindow, len(toks))
+	for lo := 0; lo+n <= len(toks); lo++ {
+		w := advWindowStat{start: toks[lo].start, end: toks[lo+n-1].end, tokens: n, base: base}
+		cost, nsym, latin, other, words, long := 0, 0, 0, 0, 0, false
+		for k := lo; k < lo+n; k++ {
+			tk := toks[k]
+			if tk.odd {
+				w.odd++
+			}
+			if tk.words {
+				words++
+			}
+			if tk.end-tk.start > advMaxTokenLen {
+				long = true
+			}
+			cost += costs[k]
+			nsym += syms[k]
+			latin += tk.latin
+			other += tk.other
+		}
+		// Salad is made of word pieces: runs of marks alone are left to the
+		// repetition and other detectors.
+		if (w.odd < advMinOdd && !all) || long || nsym == 0 || other > latin || 2*words < n {
+			continue
+		}
+		// Code, tables, markup and lists span lines; suffixes do not.
+		if strings.IndexByte(s[w.start:w.end], '\n') >= 0 {
+			continue
+		}
+		w.mean = float64(cost) / 10 / float64(nsym)
+		fn(w)
+	}
+}
+
+// Design choices of the detector, not tuned on data: a window must beat
+// its document's baseline by advRel bits per symbol and have at least a
+// third of its tokens odd.
+const (
+	advRel         = 1.0
+	advSalad       = 0.33
+	advSaladWeight = 4.0
+)
+
+// CalibrateAdversarial chooses the detector's thresholds on benign text:
+// Abs is the given quantile (e.g. 0.995) of the scores (mean cost plus
+// weighted share of odd tokens) of all its windows, and Mean the same
+// quantile of their mean costs alone. It returns the calibration and how
+// many windows it examined.
+func CalibrateAdversarial(m *CharLM, benign []string, quantile float64) (AdversarialCalibration, int) {
+	c := AdversarialCalibration{Rel: advRel, Salad: advSalad, Abs: advDefaultBaseline + advRel, Mean: advDefaultBaseline + advRel}
+	var scores, means []float64
+	for _, s := range benign {
+		scanAdversarial(m, s, true, func(w advWindowStat) {
+			scores = append(scores, w.score())
+			means = append(means, w.mean)
+		})
+	}
+	if len(scores) == 0 {
+		return c, 0
+	}
+	q := func(v []float64) float32 {
+		slices.Sort(v)
+		return float32(v[min(max(int(math.Ceil(quantile*float64(len(v))))-1, 0), len(v)-1)])
+	}
+	c.Abs, c.Mean = q(scores), q(means)
+	return c, len(scores)
+}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/coregx/ahocorasick"
 	"go.yaml.in/yaml/v3"
@@ -38,6 +39,11 @@ type Rule struct {
 	// Anchors are literal strings, in normalised form (lower case), at least
 	// one of which occurs in every text the rule matches.
 	Anchors []string `yaml:"anchors"`
+	// Requires are literal strings of which at least one must also occur
+	// within Window bytes of an anchor before the pattern is tried: a cheap
+	// co-occurrence test that keeps common anchor words ("ignore", "show")
+	// from costing a regexp run each.
+	Requires []string `yaml:"requires,omitempty"`
 	// Pattern is a Go regexp run on the normalised text near anchors.
 	Pattern string `yaml:"pattern"`
 	// Unless is a Go regexp; when it matches the context around a match
@@ -45,11 +51,29 @@ type Rule struct {
 	Unless string `yaml:"unless,omitempty"`
 	// Window is how many bytes around an anchor the pattern may span.
 	Window int `yaml:"window,omitempty"`
+	// Match says how anchors relate to matches. "start" (the default): every
+	// match begins exactly where an anchor occurs, so the pattern is tried
+	// anchored at each anchor and fails within a few bytes on ordinary text.
+	// "window": the pattern is searched for anywhere within Window bytes of
+	// an anchor (for patterns with leading context, e.g. "(?:^|[.!?] )new task").
+	Match string `yaml:"match,omitempty"`
+	// Preceded (match: start only) is a Go regexp that the text just before
+	// a match must end with, e.g. `^|[.!?:]` for "at the start of a sentence";
+	// Go regexps have no look-behind.
+	Preceded string `yaml:"preceded,omitempty"`
 	// Tests are examples the rule must and must not match.
 	Tests RuleTests `yaml:"tests"`
 
 	re     *regexp.Regexp
 	unless *regexp.Regexp
+	// at is the pattern anchored at its start (match: start); atCtx is the
+	// same preceded by one rune of context, so \b sees the real preceding
+	// character.
+	at, atCtx *regexp.Regexp
+	preceded  *regexp.Regexp
+	// caret is set when the pattern uses ^: its candidate regions then start
+	// at a line start, so that ^ never matches in the middle of a line.
+	caret bool
 }
 
 // RuleTests hold a rule's examples.
@@ -58,7 +82,7 @@ type RuleTests struct {
 	Negative []string `yaml:"negative"`
 }
 
-const defaultWindow = 240
+const defaultWindow = 160
 
 // ParseRules parses and validates a rules file.
 func ParseRules(src []byte) (*RuleSet, error) {
@@ -98,7 +122,7 @@ func ParseRules(src []byte) (*RuleSet, error) {
 		if len(r.Anchors) == 0 {
 			return nil, fmt.Errorf("%s: no anchors", where)
 		}
-		for _, a := range r.Anchors {
+		for _, a := range append(slices.Clip(r.Anchors), r.Requires...) {
 			if a == "" || a != strings.ToLower(a) {
 				return nil, fmt.Errorf("%s: anchor %q must be non-empty and lower case", where, a)
 			}
@@ -109,6 +133,24 @@ func ParseRules(src []byte) (*RuleSet, error) {
 		var err error
 		if r.re, err = regexp.Compile(r.Pattern); err != nil {
 			return nil, fmt.Errorf("%s: pattern: %w", where, err)
+		}
+		r.caret = strings.Contains(r.Pattern, "^")
+		if r.Preceded != "" {
+			if r.preceded, err = regexp.Compile(`(?:` + r.Preceded + `)\s*$`); err != nil {
+				return nil, fmt.Errorf("%s: preceded: %w", where, err)
+			}
+		}
+		switch r.Match {
+		case "", "start":
+			r.Match = "start"
+			r.at = regexp.MustCompile(`^(?:` + r.Pattern + `)`)
+			r.atCtx = regexp.MustCompile(`^(?s:.)(?:` + r.Pattern + `)`)
+		case "window":
+			if r.Preceded != "" {
+				return nil, fmt.Errorf("%s: preceded needs match: start", where)
+			}
+		default:
+			return nil, fmt.Errorf("%s: match %q: want start or window", where, r.Match)
 		}
 		if r.Unless != "" {
 			if r.unless, err = regexp.Compile(r.Unless); err != nil {
@@ -127,14 +169,27 @@ func ParseRules(src []byte) (*RuleSet, error) {
 type ruleDetector struct {
 	rules []*Rule
 	ac    *ahocorasick.Automaton
-	// byAnchor[i] lists the rules (indexes into rules) anchored by pattern i.
+	// byAnchor[i] lists the rules (indexes into rules) anchored by term i.
 	byAnchor [][]int
-	anchors  []string
+	// requires[r] lists the term ids rule r requires near an anchor.
+	requires [][]int
+	// terms are every anchor and required string, indexed by automaton pattern id.
+	terms []string
 }
 
 func newRuleDetector(rs *RuleSet, disabled map[string]bool) (*ruleDetector, error) {
 	d := &ruleDetector{}
 	idx := map[string]int{}
+	term := func(s string) int {
+		ti, ok := idx[s]
+		if !ok {
+			ti = len(d.terms)
+			idx[s] = ti
+			d.terms = append(d.terms, s)
+			d.byAnchor = append(d.byAnchor, nil)
+		}
+		return ti
+	}
 	for i := range rs.Rules {
 		r := &rs.Rules[i]
 		if disabled[r.ID] || disabled[string(r.Category)] {
@@ -143,20 +198,19 @@ func newRuleDetector(rs *RuleSet, disabled map[string]bool) (*ruleDetector, erro
 		ri := len(d.rules)
 		d.rules = append(d.rules, r)
 		for _, a := range r.Anchors {
-			ai, ok := idx[a]
-			if !ok {
-				ai = len(d.anchors)
-				idx[a] = ai
-				d.anchors = append(d.anchors, a)
-				d.byAnchor = append(d.byAnchor, nil)
-			}
+			ai := term(a)
 			if !slices.Contains(d.byAnchor[ai], ri) {
 				d.byAnchor[ai] = append(d.byAnchor[ai], ri)
 			}
 		}
+		var req []int
+		for _, q := range r.Requires {
+			req = append(req, term(q))
+		}
+		d.requires = append(d.requires, req)
 	}
-	if len(d.anchors) > 0 {
-		ac, err := ahocorasick.NewBuilder().AddStrings(d.anchors).Build()
+	if len(d.terms) > 0 {
+		ac, err := ahocorasick.NewBuilder().AddStrings(d.terms).Build()
 		if err != nil {
 			return nil, fmt.Errorf("rules: build automaton: %w", err)
 		}
@@ -170,7 +224,7 @@ func (d *ruleDetector) Name() string { return "rules" }
 // keywords are the single words leetspeak folding may produce.
 func (d *ruleDetector) keywords() map[string]bool {
 	kw := map[string]bool{}
-	for _, a := range d.anchors {
+	for _, a := range d.terms {
 		for _, w := range strings.Fields(a) {
 			if len(w) >= 3 && isLetters(w) {
 				kw[w] = true
@@ -198,12 +252,59 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 	text := t.Norm.Text
 	hay := []byte(text)
 	// Candidate regions per rule: anchor positions widened by the window,
-	// merged when they overlap.
-	regions := map[int][]span{}
-	for _, m := range d.ac.FindAllOverlapping(hay) {
+	// merged when they overlap, kept only where a required term is near.
+	ms := d.ac.FindAllOverlapping(hay)
+	if len(ms) == 0 {
+		return
+	}
+	var at map[int][]int // term id -> start offsets, built on demand
+	near := func(ri int, lo, hi int) bool {
+		req := d.requires[ri]
+		if len(req) == 0 {
+			return true
+		}
+		if at == nil {
+			at = make(map[int][]int, len(ms))
+			for _, m := range ms {
+				at[int(m.PatternID)] = append(at[int(m.PatternID)], m.Start)
+			}
+		}
+		for _, ti := range req {
+			ps := at[ti]
+			i, _ := slices.BinarySearch(ps, lo)
+			if i < len(ps) && ps[i] < hi {
+				return true
+			}
+		}
+		return false
+	}
+	var regions map[int][]span
+	// lastEnd[ri] is the end of rule ri's last anchored match, so that an
+	// anchor inside a reported match does not report it again.
+	var lastEnd []int
+	for _, m := range ms {
 		for _, ri := range d.byAnchor[m.PatternID] {
-			w := d.rules[ri].Window
+			r := d.rules[ri]
+			w := r.Window
 			lo, hi := max(0, m.Start-w), min(len(text), m.End+w)
+			if !near(ri, lo, hi) {
+				continue
+			}
+			if r.at != nil {
+				if lastEnd == nil {
+					lastEnd = make([]int, len(d.rules))
+				}
+				if m.Start < lastEnd[ri] {
+					continue
+				}
+				if e := d.matchAt(t, r, m.Start, emit); e > 0 {
+					lastEnd[ri] = e
+				}
+				continue
+			}
+			if regions == nil {
+				regions = map[int][]span{}
+			}
 			rs := regions[ri]
 			if n := len(rs); n > 0 && lo <= rs[n-1].hi {
 				rs[n-1].hi = max(rs[n-1].hi, hi)
@@ -229,27 +330,94 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 	}
 }
 
+// matchAt tries rule r anchored at byte pos of the normalised text and
+// returns the end of the match, or 0.
+func (d *ruleDetector) matchAt(t *Text, r *Rule, pos int, emit func(Finding)) int {
+	text := t.Norm.Text
+	if r.preceded != nil && !r.preceded.MatchString(text[max(0, pos-precededContext):pos]) {
+		return 0
+	}
+	hi := min(len(text), pos+maxMatch)
+	var s, e int
+	if pos == 0 {
+		m := r.at.FindStringIndex(text[:hi])
+		if m == nil {
+			return 0
+		}
+		s, e = 0, m[1]
+	} else {
+		_, size := utf8.DecodeLastRuneInString(text[:pos])
+		m := r.atCtx.FindStringIndex(text[pos-size : hi])
+		if m == nil {
+			return 0
+		}
+		s, e = pos, pos-size+m[1]
+	}
+	if s == e {
+		return 0
+	}
+	d.report(t, r, s, e, emit)
+	return e
+}
+
+// maxMatch bounds how far an anchored match may run past its anchor.
+const maxMatch = 600
+
+// precededContext is how much text before a match Preceded sees.
+const precededContext = 24
+
+func (d *ruleDetector) report(t *Text, r *Rule, s, e int, emit func(Finding)) {
+	text := t.Norm.Text
+	if r.unless != nil {
+		lo, hi := max(0, s-r.Window), min(len(text), e+r.Window)
+		if r.unless.MatchString(text[lo:hi]) {
+			return
+		}
+	}
+	sp := t.Norm.OrigSpan(s, e)
+	emit(Finding{
+		Detector: "rules",
+		Rule:     r.ID,
+		Category: r.Category,
+		Severity: r.Severity,
+		Score:    r.Score,
+		Message:  r.Description,
+		Span:     sp,
+		Evidence: t.Orig[sp[0]:sp[1]],
+	})
+}
+
 func (d *ruleDetector) match(t *Text, r *Rule, reg span, emit func(Finding)) {
+	text := t.Norm.Text
+	if r.caret && reg.lo > 0 {
+		// Go regexps have no "match ^ only at the real start" option for
+		// a substring: start the region at the beginning of its line (or
+		// give up on ^ there if the line is very long, by skipping to a
+		// position ^ cannot fake: a space boundary is not a line start, so
+		// widen by one byte and drop matches anchored at the region start).
+		from := max(0, reg.lo-512)
+		if i := strings.LastIndexByte(text[from:reg.lo], '\n'); i >= 0 {
+			reg.lo = from + i + 1
+		} else if from == 0 {
+			reg.lo = 0
+		} else {
+			d.matchFrom(t, r, reg, emit, true)
+			return
+		}
+	}
+	d.matchFrom(t, r, reg, emit, false)
+}
+
+func (d *ruleDetector) matchFrom(t *Text, r *Rule, reg span, emit func(Finding), midLine bool) {
 	text := t.Norm.Text
 	sub := text[reg.lo:reg.hi]
 	for _, m := range r.re.FindAllStringIndex(sub, -1) {
-		s, e := reg.lo+m[0], reg.lo+m[1]
-		if r.unless != nil {
-			lo, hi := max(0, s-r.Window), min(len(text), e+r.Window)
-			if r.unless.MatchString(text[lo:hi]) {
-				continue
-			}
+		if midLine && m[0] == 0 {
+			continue // ^ matched at an artificial region start
 		}
-		sp := t.Norm.OrigSpan(s, e)
-		emit(Finding{
-			Detector: "rules",
-			Rule:     r.ID,
-			Category: r.Category,
-			Severity: r.Severity,
-			Score:    r.Score,
-			Message:  r.Description,
-			Span:     sp,
-			Evidence: t.Orig[sp[0]:sp[1]],
-		})
+		if m[0] == m[1] {
+			continue
+		}
+		d.report(t, r, reg.lo+m[0], reg.lo+m[1], emit)
 	}
 }

@@ -1,0 +1,87 @@
+package detect
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// webDocs builds FineWeb-like documents of about size bytes from the benign
+// prose the project ships (corpus/benign.jsonl.gz), so that benchmarks run on
+// realistic English rather than repeated filler.
+func webDocs(tb testing.TB, size, n int) []string {
+	tb.Helper()
+	f, err := os.Open("corpus/benign.jsonl.gz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var paras []string
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var r struct{ Text, Source string }
+		if json.Unmarshal(sc.Bytes(), &r) == nil && strings.Contains(r.Source, "wiki") && len(r.Text) > 200 {
+			paras = append(paras, detokenizeWiki.Replace(strings.TrimSpace(r.Text)))
+		}
+	}
+	if len(paras) == 0 {
+		tb.Fatal("no prose in corpus/benign.jsonl.gz")
+	}
+	docs := make([]string, 0, n)
+	p := 0
+	for len(docs) < n {
+		var b strings.Builder
+		for b.Len() < size {
+			b.WriteString(paras[p%len(paras)])
+			b.WriteString("\n\n")
+			p++
+		}
+		docs = append(docs, b.String()[:size])
+	}
+	return docs
+}
+
+// detokenizeWiki undoes WikiText's tokenisation (" @-@ ", " , ") so that the
+// paragraphs read like web text.
+var detokenizeWiki = strings.NewReplacer(" @-@ ", "-", " @,@ ", ",", " @.@ ", ".", " , ", ", ", " . ", ". ",
+	" ; ", "; ", " : ", ": ", " 's", "'s", "( ", "(", " )", ")", " n't", "n't", "<unk>", "thing")
+
+func benchEngine(b *testing.B, o Options) {
+	e := newTestEngine(b, o)
+	docs := webDocs(b, 3400, 256)
+	var total int64
+	for _, d := range docs {
+		total += int64(len(d))
+	}
+	b.SetBytes(total / int64(len(docs)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.Scan(Document{Fields: []Field{{Name: "text", Text: docs[i%len(docs)]}}})
+	}
+}
+
+// BenchmarkEngine is every detector on ~3.4 KB web documents, one core.
+func BenchmarkEngine(b *testing.B) { benchEngine(b, Options{}) }
+
+// BenchmarkRulesOnly is the rule engine alone (normalisation + Aho–Corasick + confirmation).
+func BenchmarkRulesOnly(b *testing.B) {
+	benchEngine(b, Options{Disable: []string{"html", "hidden", "encoded", "secrets", "adversarial", "repetition"}})
+}
+
+func BenchmarkNormalizeWeb(b *testing.B) {
+	docs := webDocs(b, 3400, 64)
+	n := &Normalizer{Keywords: map[string]bool{"ignore": true}}
+	b.SetBytes(3400)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n.Normalize(docs[i%len(docs)])
+	}
+}

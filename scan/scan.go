@@ -1,0 +1,828 @@
+// Package scan is SentinelDF's scan pipeline: it streams datasets through
+// the detection engine and writes per-document results, the clean and
+// quarantined splits of the input, and a summary from which an MBOM can be
+// signed.
+//
+// The pipeline is a reader goroutine, N workers running detect.Engine.Scan,
+// and an ordered writer that emits results in input order. A window bounds
+// the documents (and bytes) in flight, so memory stays bounded whatever the
+// size of the input. When the scan has dataset-level detectors
+// (detect.DatasetDetector), it runs in two phases: the first scans every
+// document, feeds it to the dataset detectors in input order and spools the
+// results to a temporary file; the second re-reads the spool, fuses the
+// dataset detectors' findings into each result (detect.Engine.Refuse) and
+// writes the outputs.
+//
+// The package is used by the CLI (sentineldf scan) and is meant to be reused
+// by workers that scan shards of uploaded datasets.
+package scan
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sentineldf/sentineldf/dataset"
+	"github.com/sentineldf/sentineldf/detect"
+	"github.com/sentineldf/sentineldf/mbom"
+)
+
+// Config says what to scan and how. It holds no open files or writers, so a
+// worker can build one from a job description.
+type Config struct {
+	// Paths are the files and directories to scan.
+	Paths []string
+	// Include and Exclude are glob patterns that select files under
+	// directories (see dataset.Walk).
+	Include, Exclude []string
+	// Dataset configures the readers.
+	Dataset dataset.Options
+	// Engine configures the detection engine.
+	Engine detect.Options
+	// DatasetDetectors are detectors that judge documents against the whole
+	// dataset. They are stateful: use fresh ones for every Run. Any
+	// Engine.Extra detector that implements detect.DatasetDetector is used
+	// as one too.
+	DatasetDetectors []detect.DatasetDetector
+	// Workers is the number of goroutines scanning documents; 0 means
+	// runtime.NumCPU().
+	Workers int
+	// Window bounds the documents in flight between the reader and the
+	// ordered writer; 0 means 64 per worker.
+	Window int
+	// WindowBytes bounds the bytes of the documents in flight (at least one
+	// document is always let through); 0 means 64 MiB.
+	WindowBytes int64
+	// Strict makes the first malformed record fail the scan.
+	Strict bool
+	// CacheDir, when set, caches results there (see Cache).
+	CacheDir string
+	// TempDir is where the two-phase spool goes; "" means os.TempDir().
+	TempDir string
+	// MalformedSamples is how many malformed records the summary lists;
+	// 0 means 20.
+	MalformedSamples int
+	// TopRules is how many rules the summary lists; 0 means 10.
+	TopRules int
+}
+
+// Output says where a scan's results go. Every field is optional.
+type Output struct {
+	// Results receives one JSON object per document, in input order (see
+	// Line).
+	Results io.Writer
+	// ResultsName names the results in the summary (and the MBOM).
+	ResultsName string
+	// CleanOut and QuarantineOut receive the original records of the clean
+	// (and elevated) and quarantined documents, in the input's format; "-"
+	// is Stdout. See dataset.NewSplit.
+	CleanOut, QuarantineOut string
+	// Stdout is where a split named "-" goes.
+	Stdout io.Writer
+	// OnMalformed is called, in input order, for every malformed record.
+	OnMalformed func(*dataset.MalformedError)
+	// OnProgress is called at most every ProgressInterval from its own
+	// goroutine while the scan runs, and once at the end.
+	OnProgress func(Progress)
+	// ProgressInterval defaults to 100ms.
+	ProgressInterval time.Duration
+}
+
+// Progress is a snapshot of a running scan.
+type Progress struct {
+	// Documents scanned so far.
+	Documents int64
+	// BytesRead of the input so far, and TotalBytes, the sum of the input
+	// files' sizes (compressed files count their size on disk).
+	BytesRead, TotalBytes int64
+	// Elapsed since the scan started.
+	Elapsed time.Duration
+	// Phase is 1 while scanning and 2 while a two-phase scan writes its
+	// outputs.
+	Phase int
+}
+
+// Line is one line of the results file. The field order is the format.
+type Line struct {
+	ID          string           `json:"id"`
+	Source      string           `json:"source"`
+	SHA256      string           `json:"sha256"`
+	Risk        int              `json:"risk"`
+	Score       float64          `json:"score"`
+	Band        detect.Band      `json:"band"`
+	Quarantined bool             `json:"quarantined"`
+	Findings    []detect.Finding `json:"findings"`
+}
+
+// job is one document on its way through the pipeline.
+type job struct {
+	seq    int64
+	rec    *dataset.Record
+	doc    detect.Document
+	res    detect.Result
+	cached bool
+	weight int64
+}
+
+// Run scans the datasets of cfg and writes to out. On cancellation it stops
+// promptly and returns ctx.Err(). A malformed record is reported through
+// out.OnMalformed and counted, or with cfg.Strict is returned as an error
+// wrapping *dataset.MalformedError. Errors opening or reading inputs wrap
+// ErrInput.
+func Run(ctx context.Context, cfg Config, out Output) (*Summary, error) {
+	start := time.Now()
+	eng, err := detect.New(cfg.Engine)
+	if err != nil {
+		return nil, &classified{ErrConfig, fmt.Errorf("engine: %w", err)}
+	}
+	return runEngine(ctx, start, eng, cfg, out)
+}
+
+// RunEngine is Run with an engine the caller built (and may reuse across
+// scans, e.g. a worker scanning many shards); cfg.Engine is not used to build
+// one, but dataset detectors among cfg.Engine.Extra still are.
+func RunEngine(ctx context.Context, eng *detect.Engine, cfg Config, out Output) (*Summary, error) {
+	return runEngine(ctx, time.Now(), eng, cfg, out)
+}
+
+func runEngine(ctx context.Context, start time.Time, eng *detect.Engine, cfg Config, out Output) (*Summary, error) {
+	files, err := dataset.Walk(cfg.Paths, cfg.Include, cfg.Exclude)
+	if err != nil {
+		return nil, inputErr(err)
+	}
+	if len(files) == 0 {
+		return nil, inputErr(errors.New("no input files"))
+	}
+	if cfg.Dataset.Format != "" {
+		for i := range files {
+			files[i].Format = cfg.Dataset.Format
+		}
+	}
+	s := &scanner{cfg: cfg, out: out, eng: eng, files: files, start: start}
+	s.workers = cmp.Or(cfg.Workers, runtime.NumCPU())
+	s.dds = slices.Clone(cfg.DatasetDetectors)
+	for _, d := range cfg.Engine.Extra {
+		if dd, ok := d.(detect.DatasetDetector); ok {
+			s.dds = append(s.dds, dd)
+		}
+	}
+	for _, f := range files {
+		s.total += f.Size
+	}
+	s.sum = newSummary(eng.Info(), files, cfg)
+	s.sum.Results.Name = out.ResultsName
+	if cfg.CacheDir != "" {
+		info, err := json.Marshal(eng.Info())
+		if err != nil {
+			return nil, fmt.Errorf("cache key: %w", err)
+		}
+		s.infoDigest = sha256.Sum256(append([]byte("sentineldf.scan.cache.v1\n"), info...))
+		if s.cache, err = OpenCache(cfg.CacheDir); err != nil {
+			return nil, err
+		}
+	}
+	err = s.run(ctx)
+	if s.cache != nil {
+		if cerr := s.cache.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.sum.finish(time.Since(start), s.cacheHits.Load())
+	return s.sum, nil
+}
+
+// Errors that classify a failed Run (test with errors.Is).
+var (
+	// ErrInput marks errors in the input: missing or unreadable files,
+	// unreadable formats, strict-mode malformed records.
+	ErrInput = errors.New("input error")
+	// ErrConfig marks errors in the configuration (engine options, rules).
+	ErrConfig = errors.New("config error")
+)
+
+// classified is an error marked as one of ErrInput or ErrConfig without
+// changing its message.
+type classified struct{ kind, err error }
+
+func (e *classified) Error() string   { return e.err.Error() }
+func (e *classified) Unwrap() []error { return []error{e.kind, e.err} }
+
+func inputErr(err error) error { return &classified{ErrInput, err} }
+
+type scanner struct {
+	cfg   Config
+	out   Output
+	eng   *detect.Engine
+	files []dataset.File
+	dds   []detect.DatasetDetector
+	cache *Cache
+	// infoDigest salts cache keys with everything that configures the engine.
+	infoDigest [32]byte
+	workers    int
+	start      time.Time
+	total      int64
+	sum        *Summary
+
+	docs      atomic.Int64
+	bytesRead atomic.Int64
+	phase     atomic.Int32
+	cacheHits atomic.Int64
+}
+
+func (s *scanner) progress() Progress {
+	return Progress{
+		Documents:  s.docs.Load(),
+		BytesRead:  s.bytesRead.Load(),
+		TotalBytes: s.total,
+		Elapsed:    time.Since(s.start),
+		Phase:      int(s.phase.Load()),
+	}
+}
+
+func (s *scanner) run(ctx context.Context) error {
+	s.phase.Store(1)
+	if s.out.OnProgress != nil {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(cmp.Or(s.out.ProgressInterval, 100*time.Millisecond))
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					s.out.OnProgress(s.progress())
+				case <-stop:
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-done
+			s.out.OnProgress(s.progress())
+		}()
+	}
+	em, err := s.newEmitter()
+	if err != nil {
+		return err
+	}
+	defer em.abort()
+	if len(s.dds) == 0 {
+		if err := s.pipeline(ctx, em.emitJob); err != nil {
+			return err
+		}
+		return em.close(s.sum)
+	}
+	sp, err := newSpool(s.cfg.TempDir)
+	if err != nil {
+		return err
+	}
+	defer sp.remove()
+	err = s.pipeline(ctx, func(j *job) error {
+		for _, dd := range s.dds {
+			dd.Observe(j.seq, j.doc, &j.res)
+		}
+		return sp.write(j.rec.ID, j.rec.Source.String(), &j.res)
+	})
+	if err != nil {
+		return err
+	}
+	extra := map[int64][]detect.Finding{}
+	for _, dd := range s.dds {
+		for seq, fs := range dd.Findings() {
+			extra[seq] = append(extra[seq], fs...)
+		}
+	}
+	s.phase.Store(2)
+	if err := s.replay(ctx, sp, extra, em); err != nil {
+		return err
+	}
+	return em.close(s.sum)
+}
+
+// pipeline reads every record, scans it on the workers, and calls emit for
+// each in input order from a single goroutine.
+func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	win := newWindow(cmp.Or(s.cfg.Window, 64*s.workers), cmp.Or(s.cfg.WindowBytes, 64<<20))
+	jobs := make(chan *job, s.workers*4)
+	results := make(chan *job, s.workers*4)
+	var readerN atomic.Int64
+	readerN.Store(-1)
+
+	var wg, workers sync.WaitGroup
+	wg.Go(func() {
+		defer close(jobs)
+		n, err := s.read(ctx, win, jobs)
+		if err != nil {
+			cancel(err)
+			return
+		}
+		readerN.Store(n)
+	})
+	for range s.workers {
+		workers.Go(func() {
+			for {
+				var j *job
+				var ok bool
+				select {
+				case j, ok = <-jobs:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+				if err := s.scanDoc(j); err != nil {
+					cancel(err)
+					return
+				}
+				select {
+				case results <- j:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		workers.Wait()
+		close(results)
+	})
+	var werr error
+	wg.Go(func() {
+		pending := map[int64]*job{}
+		var next int64
+		for {
+			var j *job
+			var ok bool
+			select {
+			case j, ok = <-results:
+			case <-ctx.Done():
+				return
+			}
+			if !ok {
+				if n := readerN.Load(); n >= 0 && n != next {
+					werr = fmt.Errorf("internal error: %d documents read, %d written", n, next)
+					cancel(werr)
+				}
+				return
+			}
+			pending[j.seq] = j
+			for {
+				j, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				if err := emit(j); err != nil {
+					werr = err
+					cancel(err)
+					return
+				}
+				s.docs.Add(1)
+				win.release(j.weight)
+				next++
+			}
+		}
+	})
+	wg.Wait()
+	if err := parent.Err(); err != nil {
+		return err
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return werr
+}
+
+// read opens every input in turn and feeds its records to jobs, returning
+// how many it sent.
+func (s *scanner) read(ctx context.Context, win *window, jobs chan<- *job) (int64, error) {
+	var seq, done int64
+	for i, f := range s.files {
+		r, err := dataset.Open(f, s.cfg.Dataset)
+		if err != nil {
+			return seq, inputErr(err)
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				r.Close()
+				return seq, err
+			}
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			var me *dataset.MalformedError
+			if errors.As(err, &me) {
+				if s.cfg.Strict {
+					r.Close()
+					return seq, inputErr(me)
+				}
+				s.sum.addMalformed(me)
+				if s.out.OnMalformed != nil {
+					s.out.OnMalformed(me)
+				}
+				continue
+			}
+			if err != nil {
+				r.Close()
+				return seq, inputErr(err)
+			}
+			s.bytesRead.Store(done + r.BytesRead())
+			j := &job{seq: seq, rec: rec, weight: recordWeight(rec)}
+			j.doc = toDocument(rec)
+			if err := win.acquire(ctx, j.weight); err != nil {
+				r.Close()
+				return seq, err
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				r.Close()
+				return seq, ctx.Err()
+			}
+			seq++
+		}
+		n := r.BytesRead()
+		s.sum.Inputs[i].Size = n
+		s.sum.Inputs[i].SHA256 = r.SHA256()
+		if err := r.Close(); err != nil {
+			return seq, inputErr(err)
+		}
+		done += f.Size
+		s.bytesRead.Store(done)
+	}
+	return seq, nil
+}
+
+func recordWeight(r *dataset.Record) int64 {
+	n := int64(len(r.Raw)) + 256
+	for _, f := range r.Fields {
+		n += int64(len(f.Text))
+	}
+	return n
+}
+
+func toDocument(r *dataset.Record) detect.Document {
+	fs := make([]detect.Field, len(r.Fields))
+	for i, f := range r.Fields {
+		fs[i] = detect.Field(f)
+	}
+	return detect.Document{ID: r.ID, Fields: fs}
+}
+
+// cacheKey identifies a document's result: the SHA-256 of the engine's Info
+// (version, ruleset and config digests, detectors, models, thresholds) and
+// the document's field names and original texts.
+//
+// It equals detect.Engine.CacheKey in what it distinguishes — that key also
+// hashes the normalised text, which is a function of the original text and
+// the engine version, so it adds no information — but it skips normalising
+// the text, which made up most of the cost of a cached rescan.
+func (s *scanner) cacheKey(doc detect.Document) [32]byte {
+	h := sha256.New()
+	h.Write(s.infoDigest[:])
+	var n [binary.MaxVarintLen64]byte
+	for _, f := range doc.Fields {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f.Name)))])
+		io.WriteString(h, f.Name)
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f.Text)))])
+		io.WriteString(h, f.Text)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// scanDoc scans one document, through the cache when there is one.
+// A detector that panics fails the scan with an error naming the document,
+// rather than crashing the process or dropping the document.
+func (s *scanner) scanDoc(j *job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error scanning %s: %v", j.rec.Source, p)
+		}
+	}()
+	if s.cache == nil {
+		j.res = s.eng.Scan(j.doc)
+		return nil
+	}
+	key := s.cacheKey(j.doc)
+	if r, ok := s.cache.Get(key); ok {
+		j.res, j.cached = r, true
+		s.cacheHits.Add(1)
+		return nil
+	}
+	j.res = s.eng.Scan(j.doc)
+	// A cache that cannot be written only costs speed; the error disables
+	// further writes.
+	_ = s.cache.Put(key, &j.res)
+	return nil
+}
+
+// replay is phase 2 of a two-phase scan: it re-reads the spool, fuses the
+// dataset detectors' findings into each result and emits it, re-reading the
+// input records when the splits need them.
+func (s *scanner) replay(ctx context.Context, sp *spool, extra map[int64][]detect.Finding, em *emitter) error {
+	if err := sp.rewind(); err != nil {
+		return err
+	}
+	var recs *recordIter
+	if em.needRecords() {
+		recs = &recordIter{files: s.files, opts: s.cfg.Dataset, sum: s.sum}
+		defer recs.close()
+	}
+	s.docs.Store(0)
+	for seq := int64(0); ; seq++ {
+		if seq%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		id, src, res, err := sp.read()
+		if err == io.EOF {
+			if recs != nil {
+				if err := recs.finish(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fs := extra[seq]; len(fs) > 0 {
+			s.eng.Refuse(&res, fs)
+		}
+		var rec *dataset.Record
+		if recs != nil {
+			if rec, err = recs.next(); err != nil {
+				return err
+			}
+			if rec.Source.String() != src || rec.ID != id {
+				return inputErr(fmt.Errorf("%s changed during the scan", rec.Source.Path))
+			}
+		}
+		if err := em.emit(id, src, &res, rec); err != nil {
+			return err
+		}
+		s.docs.Add(1)
+	}
+}
+
+// recordIter re-reads the inputs record by record, skipping malformed ones,
+// and checks that every file still hashes as it did in phase 1.
+type recordIter struct {
+	files []dataset.File
+	opts  dataset.Options
+	sum   *Summary
+	i     int
+	r     dataset.Reader
+}
+
+func (it *recordIter) next() (*dataset.Record, error) {
+	for {
+		if it.r == nil {
+			if it.i >= len(it.files) {
+				return nil, inputErr(errors.New("inputs changed during the scan (fewer records)"))
+			}
+			r, err := dataset.Open(it.files[it.i], it.opts)
+			if err != nil {
+				return nil, inputErr(err)
+			}
+			it.r = r
+		}
+		rec, err := it.r.Next()
+		var me *dataset.MalformedError
+		switch {
+		case err == nil:
+			return rec, nil
+		case errors.As(err, &me):
+			continue
+		case err == io.EOF:
+			if err := it.closeFile(); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, inputErr(err)
+		}
+	}
+}
+
+func (it *recordIter) closeFile() error {
+	sum := it.r.SHA256()
+	err := it.r.Close()
+	it.r = nil
+	f := it.files[it.i]
+	it.i++
+	if err != nil {
+		return inputErr(err)
+	}
+	if sum != it.sum.Inputs[it.i-1].SHA256 {
+		return inputErr(fmt.Errorf("%s changed during the scan", f.Path))
+	}
+	return nil
+}
+
+// finish drains what is left of the inputs, which must hold no more records.
+func (it *recordIter) finish() error {
+	for it.i < len(it.files) {
+		if it.r == nil {
+			r, err := dataset.Open(it.files[it.i], it.opts)
+			if err != nil {
+				return inputErr(err)
+			}
+			it.r = r
+		}
+		_, err := it.r.Next()
+		var me *dataset.MalformedError
+		switch {
+		case err == nil:
+			return inputErr(errors.New("inputs changed during the scan (more records)"))
+		case errors.As(err, &me):
+		case err == io.EOF:
+			if err := it.closeFile(); err != nil {
+				return err
+			}
+		default:
+			return inputErr(err)
+		}
+	}
+	return nil
+}
+
+func (it *recordIter) close() {
+	if it.r != nil {
+		it.r.Close()
+	}
+}
+
+// window bounds the documents and bytes in flight. It has one acquirer (the
+// reader) and one releaser (the writer).
+type window struct {
+	mu             sync.Mutex
+	n, bytes       int64
+	maxN, maxBytes int64
+	wake           chan struct{}
+}
+
+func newWindow(n int, bytes int64) *window {
+	return &window{maxN: int64(max(n, 1)), maxBytes: max(bytes, 1), wake: make(chan struct{}, 1)}
+}
+
+func (w *window) acquire(ctx context.Context, weight int64) error {
+	for {
+		w.mu.Lock()
+		if w.n == 0 || (w.n < w.maxN && w.bytes+weight <= w.maxBytes) {
+			w.n++
+			w.bytes += weight
+			w.mu.Unlock()
+			return nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *window) release(weight int64) {
+	w.mu.Lock()
+	w.n--
+	w.bytes -= weight
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// emitter writes the final form of every result: the results line, the
+// record to its split, the Merkle leaf and the summary counts.
+type emitter struct {
+	results *bufio.Writer
+	hash    hash.Hash
+	enc     *json.Encoder
+	clean   *dataset.Split
+	quar    *dataset.Split
+	tree    mbom.Tree
+	sum     *Summary
+	line    Line
+}
+
+func (s *scanner) newEmitter() (*emitter, error) {
+	em := &emitter{sum: s.sum}
+	if s.out.Results != nil {
+		em.hash = sha256.New()
+		em.results = bufio.NewWriterSize(io.MultiWriter(s.out.Results, em.hash), 256<<10)
+		em.enc = json.NewEncoder(em.results)
+		em.enc.SetEscapeHTML(false)
+	}
+	var err error
+	if s.out.CleanOut != "" {
+		if em.clean, err = dataset.NewSplit(s.out.CleanOut, s.files, s.out.Stdout); err != nil {
+			return nil, fmt.Errorf("clean output: %w", err)
+		}
+	}
+	if s.out.QuarantineOut != "" {
+		if em.quar, err = dataset.NewSplit(s.out.QuarantineOut, s.files, s.out.Stdout); err != nil {
+			em.abort()
+			return nil, fmt.Errorf("quarantine output: %w", err)
+		}
+	}
+	return em, nil
+}
+
+func (em *emitter) needRecords() bool { return em.clean != nil || em.quar != nil }
+
+func (em *emitter) emitJob(j *job) error {
+	return em.emit(j.rec.ID, j.rec.Source.String(), &j.res, j.rec)
+}
+
+func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record) error {
+	if r.Findings == nil {
+		r.Findings = []detect.Finding{}
+	}
+	if em.enc != nil {
+		em.line = Line{
+			ID: id, Source: src, SHA256: r.SHA256, Risk: r.Risk, Score: r.Score,
+			Band: r.Band, Quarantined: r.Quarantined(), Findings: r.Findings,
+		}
+		if err := em.enc.Encode(&em.line); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	split := em.clean
+	if r.Quarantined() {
+		split = em.quar
+	}
+	if split != nil && rec != nil {
+		if err := split.Write(rec); err != nil {
+			return fmt.Errorf("write split: %w", err)
+		}
+	}
+	em.tree.Add(mbom.Leaf{ID: id, SHA256: r.SHA256, Band: string(r.Band), Risk: r.Risk})
+	em.sum.add(r)
+	return nil
+}
+
+// close flushes and closes every output and records the results digest and
+// Merkle root in sum.
+func (em *emitter) close(sum *Summary) error {
+	var errs []error
+	if em.results != nil {
+		if err := em.results.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("write results: %w", err))
+		}
+		sum.Results.SHA256 = hex.EncodeToString(em.hash.Sum(nil))
+		em.results = nil
+	}
+	for _, sp := range []**dataset.Split{&em.clean, &em.quar} {
+		if *sp != nil {
+			if err := (*sp).Close(); err != nil {
+				errs = append(errs, fmt.Errorf("write split: %w", err))
+			}
+			*sp = nil
+		}
+	}
+	sum.Merkle = mbom.Merkle{Algorithm: mbom.MerkleAlgorithm, Root: em.tree.RootHex(), Leaves: em.tree.Len()}
+	return errors.Join(errs...)
+}
+
+// abort discards the splits when the scan failed. dataset.Split has no way
+// to discard yet; until it does, closing it is the best that can be done.
+func (em *emitter) abort() {
+	for _, sp := range []*dataset.Split{em.clean, em.quar} {
+		if sp == nil {
+			continue
+		}
+		if a, ok := any(sp).(interface{ Abort() error }); ok {
+			a.Abort()
+		} else {
+			sp.Close()
+		}
+	}
+	em.clean, em.quar = nil, nil
+}
