@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // maxDepth bounds nested decoding (base64 inside Unicode tags inside ...).
@@ -88,10 +89,14 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	src := o.Rules
+	var rs *RuleSet
+	var err error
 	if src == nil {
 		src = defaultRules
+		rs, err = parsedDefault()
+	} else {
+		rs, err = ParseRules(src)
 	}
-	rs, err := ParseRules(src)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +121,12 @@ func New(o Options) (*Engine, error) {
 		}
 		e.allow = append(e.allow, al)
 	}
-	rd, err := newRuleDetector(rs, e.disabled)
+	var rd *ruleDetector
+	if o.Rules == nil && !rulesAffected(rs, e.disabled) {
+		rd, err = defaultRuleDetector()
+	} else {
+		rd, err = newRuleDetector(rs, e.disabled)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +165,26 @@ func New(o Options) (*Engine, error) {
 	ij, _ := json.Marshal(e.info)
 	e.digest = sha256.Sum256(ij)
 	return e, nil
+}
+
+// defaultRuleDetector is the embedded rules' detector with nothing disabled,
+// built once: building the automaton is most of an engine's start-up time.
+var defaultRuleDetector = sync.OnceValues(func() (*ruleDetector, error) {
+	rs, err := parsedDefault()
+	if err != nil {
+		return nil, err
+	}
+	return newRuleDetector(rs, nil)
+})
+
+// rulesAffected reports whether disabled switches off any rule of rs.
+func rulesAffected(rs *RuleSet, disabled map[string]bool) bool {
+	for _, r := range rs.Rules {
+		if disabled[r.ID] || disabled[string(r.Category)] {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

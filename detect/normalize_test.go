@@ -235,11 +235,9 @@ func TestNormalizeNoFalseRuleMatches(t *testing.T) {
 	for i, s := range normSamples {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			got := n.Normalize(s)
-			for _, r := range rs.Rules {
-				if m := r.re.FindString(got.Text); m != "" {
-					t.Errorf("rule %s matches %q in normalised %q (from %q)", r.ID, m, got.Text, s)
-				}
-			}
+			rd.Detect(&Text{Field: "text", Orig: s, Norm: got}, func(f Finding) {
+				t.Errorf("rule %s matches %q in normalised %q (from %q)", f.Rule, f.Evidence, got.Text, s)
+			})
 		})
 	}
 }

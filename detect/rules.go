@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/coregx/ahocorasick"
@@ -18,6 +19,10 @@ var defaultRules []byte
 
 // DefaultRules returns the embedded rules file.
 func DefaultRules() []byte { return slices.Clone(defaultRules) }
+
+// parsedDefault is the embedded rule set, parsed once: a parsed RuleSet is
+// never modified, and its compiled regexps are safe for concurrent use.
+var parsedDefault = sync.OnceValues(func() (*RuleSet, error) { return ParseRules(defaultRules) })
 
 // RuleSet is a parsed rules file.
 type RuleSet struct {
@@ -66,11 +71,10 @@ type Rule struct {
 
 	re     *regexp.Regexp
 	unless *regexp.Regexp
-	// at is the pattern anchored at its start (match: start); atCtx is the
-	// same preceded by one rune of context, so \b sees the real preceding
-	// character.
-	at, atCtx *regexp.Regexp
-	preceded  *regexp.Regexp
+	// atCtx is the pattern anchored at its start (match: start), preceded by
+	// one rune of context so that \b sees the real preceding character.
+	atCtx    *regexp.Regexp
+	preceded *regexp.Regexp
 	// caret is set when the pattern uses ^: its candidate regions then start
 	// at a line start, so that ^ never matches in the middle of a line.
 	caret bool
@@ -131,9 +135,6 @@ func ParseRules(src []byte) (*RuleSet, error) {
 			return nil, fmt.Errorf("%s: missing pattern", where)
 		}
 		var err error
-		if r.re, err = regexp.Compile(r.Pattern); err != nil {
-			return nil, fmt.Errorf("%s: pattern: %w", where, err)
-		}
 		r.caret = strings.Contains(r.Pattern, "^")
 		if r.Preceded != "" {
 			if r.preceded, err = regexp.Compile(`(?:` + r.Preceded + `)\s*$`); err != nil {
@@ -143,9 +144,15 @@ func ParseRules(src []byte) (*RuleSet, error) {
 		switch r.Match {
 		case "", "start":
 			r.Match = "start"
-			r.at = regexp.MustCompile(`^(?:` + r.Pattern + `)`)
-			r.atCtx = regexp.MustCompile(`^(?s:.)(?:` + r.Pattern + `)`)
+			// Compiling is most of an engine's start-up time: compile
+			// only the form the rule is matched with.
+			if r.atCtx, err = regexp.Compile(`^(?s:.)(?:` + r.Pattern + `)`); err != nil {
+				return nil, fmt.Errorf("%s: pattern: %w", where, err)
+			}
 		case "window":
+			if r.re, err = regexp.Compile(r.Pattern); err != nil {
+				return nil, fmt.Errorf("%s: pattern: %w", where, err)
+			}
 			if r.Preceded != "" {
 				return nil, fmt.Errorf("%s: preceded needs match: start", where)
 			}
@@ -171,8 +178,12 @@ type ruleDetector struct {
 	ac    *ahocorasick.Automaton
 	// byAnchor[i] lists the rules (indexes into rules) anchored by term i.
 	byAnchor [][]int
-	// requires[r] lists the term ids rule r requires near an anchor.
-	requires [][]int
+	// requires[r] is the set (a bitset over term ids) of terms rule r
+	// requires near an anchor; nil when it requires none.
+	requires [][]uint64
+	// maxTerm is the length of the longest term.
+	maxTerm int
+	reqIDs  [][]int
 	// terms are every anchor and required string, indexed by automaton pattern id.
 	terms []string
 }
@@ -207,7 +218,20 @@ func newRuleDetector(rs *RuleSet, disabled map[string]bool) (*ruleDetector, erro
 		for _, q := range r.Requires {
 			req = append(req, term(q))
 		}
-		d.requires = append(d.requires, req)
+		d.reqIDs = append(d.reqIDs, req)
+	}
+	for _, req := range d.reqIDs {
+		var set []uint64
+		if len(req) > 0 {
+			set = make([]uint64, (len(d.terms)+63)/64)
+			for _, ti := range req {
+				set[ti>>6] |= 1 << (ti & 63)
+			}
+		}
+		d.requires = append(d.requires, set)
+	}
+	for _, t := range d.terms {
+		d.maxTerm = max(d.maxTerm, len(t))
 	}
 	if len(d.terms) > 0 {
 		ac, err := ahocorasick.NewBuilder().AddStrings(d.terms).Build()
@@ -257,22 +281,18 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 	if len(ms) == 0 {
 		return
 	}
-	var at map[int][]int // term id -> start offsets, built on demand
+	// near reports whether a term rule ri requires starts in [lo,hi).
+	// Matches come sorted by end, and every term is at most d.maxTerm
+	// bytes long, so the candidates lie in a short stretch of ms.
 	near := func(ri int, lo, hi int) bool {
 		req := d.requires[ri]
-		if len(req) == 0 {
+		if req == nil {
 			return true
 		}
-		if at == nil {
-			at = make(map[int][]int, len(ms))
-			for _, m := range ms {
-				at[int(m.PatternID)] = append(at[int(m.PatternID)], m.Start)
-			}
-		}
-		for _, ti := range req {
-			ps := at[ti]
-			i, _ := slices.BinarySearch(ps, lo)
-			if i < len(ps) && ps[i] < hi {
+		i, _ := slices.BinarySearchFunc(ms, lo, func(m ahocorasick.Match, lo int) int { return m.End - lo })
+		for ; i < len(ms) && ms[i].End-d.maxTerm < hi; i++ {
+			m := ms[i]
+			if m.Start >= lo && m.Start < hi && req[m.PatternID>>6]&(1<<(m.PatternID&63)) != 0 {
 				return true
 			}
 		}
@@ -290,7 +310,7 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 			if !near(ri, lo, hi) {
 				continue
 			}
-			if r.at != nil {
+			if r.atCtx != nil {
 				if lastEnd == nil {
 					lastEnd = make([]int, len(d.rules))
 				}
@@ -340,11 +360,12 @@ func (d *ruleDetector) matchAt(t *Text, r *Rule, pos int, emit func(Finding)) in
 	hi := min(len(text), pos+maxMatch)
 	var s, e int
 	if pos == 0 {
-		m := r.at.FindStringIndex(text[:hi])
+		// No preceding rune: a space stands in for the start of text.
+		m := r.atCtx.FindStringIndex(" " + text[:hi])
 		if m == nil {
 			return 0
 		}
-		s, e = 0, m[1]
+		s, e = 0, m[1]-1
 	} else {
 		_, size := utf8.DecodeLastRuneInString(text[:pos])
 		m := r.atCtx.FindStringIndex(text[pos-size : hi])
@@ -360,11 +381,13 @@ func (d *ruleDetector) matchAt(t *Text, r *Rule, pos int, emit func(Finding)) in
 	return e
 }
 
-// maxMatch bounds how far an anchored match may run past its anchor.
-const maxMatch = 600
+// maxMatch bounds how far an anchored match may run past its anchor. It
+// also keeps the input small enough for Go's backtracking matcher, which is
+// much faster than its NFA on the short anchored attempts made here.
+const maxMatch = 320
 
 // precededContext is how much text before a match Preceded sees.
-const precededContext = 24
+const precededContext = 12
 
 func (d *ruleDetector) report(t *Text, r *Rule, s, e int, emit func(Finding)) {
 	text := t.Norm.Text
