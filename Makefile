@@ -15,9 +15,17 @@ FUZZTIME ?= 10s
 # Labelled data for `make eval` (not part of the repository).
 DATA     ?= ../shared/data
 
+# ONNX Runtime, for `-tags ort` builds and their tests: the linux-x64
+# libonnxruntime.so.1 inside the onnxruntime-node npm package, checked
+# against its SHA-256. `make ort-lib` prints its path (ONNXRUNTIME_LIB).
+ORT_VERSION ?= 1.30.0
+ORT_SHA256  ?= ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
+ORT_CACHE   ?= $(HOME)/.cache/sentineldf/onnxruntime-$(ORT_VERSION)
+ORT_LIB     := $(ORT_CACHE)/libonnxruntime.so.1
+
 export CGO_ENABLED := 0
 
-.PHONY: all build test bench lint fuzz eval clean
+.PHONY: all build test test-ort ort-lib bench lint fuzz eval clean
 
 all: lint test build
 
@@ -28,6 +36,27 @@ build:
 ## test: every package's tests (go test's normal output).
 test:
 	$(GO) test $(PKGS)
+
+## ort-lib: fetch ONNX Runtime $(ORT_VERSION) (npm pack onnxruntime-node) into $(ORT_CACHE); print the path.
+ort-lib: $(ORT_LIB)
+	@echo $(ORT_LIB)
+
+$(ORT_LIB):
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for try in 1 2 3 4; do \
+		if (cd "$$tmp" && npm pack --silent --fetch-timeout=120000 onnxruntime-node@$(ORT_VERSION) >/dev/null); then break; fi; \
+		if [ $$try = 4 ]; then echo "ort-lib: npm pack onnxruntime-node@$(ORT_VERSION) failed" >&2; exit 1; fi; \
+		echo "ort-lib: npm pack failed (try $$try of 4); retrying" >&2; sleep $$((try * 15)); \
+	done; \
+	tar -xzf "$$tmp/onnxruntime-node-$(ORT_VERSION).tgz" -C "$$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1; \
+	lib="$$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1"; \
+	echo "$(ORT_SHA256)  $$lib" | sha256sum -c --quiet - || { echo "ort-lib: checksum mismatch" >&2; exit 1; }; \
+	mkdir -p $(ORT_CACHE); mv "$$lib" $@.tmp; mv $@.tmp $@
+
+## test-ort: the ONNX Runtime tests (cgo, -tags ort): pure-Go/ORT parity, user models, --model.
+test-ort: $(ORT_LIB)
+	CGO_ENABLED=1 ONNXRUNTIME_LIB=$(ORT_LIB) $(GO) test -tags ort ./onnx/...
+	CGO_ENABLED=1 ONNXRUNTIME_LIB=$(ORT_LIB) $(GO) test -tags ort -run 'Model' ./cmd/sentineldf/
 
 ## bench: every benchmark, with allocations; COUNT=10 for benchstat.
 bench:

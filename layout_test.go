@@ -37,6 +37,9 @@ func layoutRules() []edgeRule {
 		{From: "eval", To: []string{"*"}, Why: "metrics are pure functions"},
 		{From: "client", To: []string{"*"}, Why: "the public SDK must not drag the server in"},
 		{From: "scan", To: []string{"*"}, Except: []string{"detect", "dataset", "mbom"}, Why: "the pipeline wires the engine, readers and records only"},
+		{From: "corpus", To: []string{"*"}, Except: []string{"detect"}, Why: "dataset-level detectors use the engine only"},
+		{From: "classify", To: []string{"*"}, Except: []string{"detect", "dataset"}, Why: "the classifier is a detector: it sees the engine's types and reads training data"},
+		{From: "onnx", To: []string{"*"}, Except: []string{"detect", "classify"}, Why: "the ONNX runtime adapter serves detectors only"},
 		{From: "*", To: []string{"cmd"}, Why: "commands are leaves: nothing imports them"},
 	}
 	for _, b := range backends {

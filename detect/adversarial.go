@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"unicode"
@@ -197,107 +198,21 @@ var advASCIIClass = func() (t [128]uint8) {
 // advTokens splits s into tokens and marks the odd ones. It reports
 // whether some window of advWindow tokens holds advMinOdd odd tokens.
 //
-// With store false it keeps no tokens and allocates nothing: the cheap
-// first pass.
+// With store false it keeps no tokens and allocates nothing.
 func advTokens(s string, toks []advToken, store bool) ([]advToken, bool) {
 	any := false
-	recent := 0 // odd tokens among the last advWindow
-	var ring [advWindow]bool
-	ntok := 0
-	i := 0
-	for i < len(s) {
-		// Skip whitespace.
-		for i < len(s) {
-			if c := s[i]; c < utf8.RuneSelf {
-				if advASCIIClass[c] != advClsSpace {
-					break
-				}
-				i++
-				continue
-			}
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if !unicode.IsSpace(r) {
-				break
-			}
-			i += n
-		}
-		if i >= len(s) {
+	var w advOddWindow
+	w.reset()
+	for i := 0; ; {
+		tk, ok := advNextToken(s, i)
+		if !ok {
 			break
 		}
-		tk := advToken{start: i}
-		var prev uint8
-		camel, punct, digits, letters := false, false, false, 0
-		for i < len(s) {
-			c := s[i]
-			if c < utf8.RuneSelf {
-				cl := advASCIIClass[c]
-				if cl == advClsSpace {
-					break
-				}
-				switch cl {
-				case advClsLower:
-					tk.latin++
-					letters++
-				case advClsUpper:
-					tk.latin++
-					letters++
-					if prev == advClsLower || prev == advClsUpper {
-						camel = true // an inner capital: advOddCase decides
-					}
-				case advClsPunct, advClsSpecial:
-					punct = true
-				case advClsDigit:
-					digits = true
-				}
-				prev = cl
-				i++
-				continue
-			}
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if unicode.IsSpace(r) {
-				break
-			}
-			switch sym := lmRuneSym(r); {
-			case sym == lmSymLatinExt:
-				tk.latin++
-				letters++
-				prev = advClsLower
-			case sym == lmSymLetter:
-				if advIsCJK(r) {
-					tk.latin++ // counts as ordinary in mixed Latin/CJK text
-				} else {
-					tk.other++
-				}
-				letters++
-				prev = advClsLower
-			default:
-				prev = 0
-			}
-			i += n
-		}
-		tk.end = i
-		tk.words = letters > 0
-		if tk.end-tk.start <= advMaxTokenLen {
-			switch {
-			case letters > 0:
-				mixed := tk.other > 0 && tk.latin > 0
-				tk.odd = camel && advOddCase(s[tk.start:tk.end]) || mixed || (punct && advOddPunct(s[tk.start:tk.end]))
-			case punct && !digits:
-				tk.odd = advOddMarks(s[tk.start:tk.end])
-			}
-		}
+		i = tk.end
 		if store {
 			toks = append(toks, tk)
 		}
-		if ring[ntok%advWindow] {
-			recent--
-		}
-		ring[ntok%advWindow] = tk.odd
-		ntok++
-		if tk.odd {
-			recent++
-		}
-		if recent >= advMinOdd {
+		if w.next(tk.odd) {
 			any = true
 			if !store {
 				return nil, true
@@ -305,6 +220,128 @@ func advTokens(s string, toks []advToken, store bool) ([]advToken, bool) {
 		}
 	}
 	return toks, any
+}
+
+// advOddWindow tracks whether some window of advWindow consecutive tokens
+// holds advMinOdd odd ones: the token indices of the last odd tokens are
+// enough.
+type advOddWindow struct {
+	n    int                // tokens so far
+	last [advMinOdd - 1]int // indices of the latest odd tokens, newest first
+}
+
+func (w *advOddWindow) reset() {
+	*w = advOddWindow{}
+	for i := range w.last {
+		w.last[i] = -advWindow
+	}
+}
+
+// next counts a token and reports whether the window ending with it holds
+// advMinOdd odd tokens.
+func (w *advOddWindow) next(odd bool) bool {
+	j := w.n
+	w.n++
+	if !odd {
+		return false
+	}
+	hit := j-w.last[len(w.last)-1] < advWindow
+	copy(w.last[1:], w.last[:len(w.last)-1])
+	w.last[0] = j
+	return hit
+}
+
+// advNextToken returns the first token of s at or after i, if any.
+func advNextToken(s string, i int) (advToken, bool) {
+	// Skip whitespace.
+	for i < len(s) {
+		if c := s[i]; c < utf8.RuneSelf {
+			if advASCIIClass[c] != advClsSpace {
+				break
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		i += n
+	}
+	if i >= len(s) {
+		return advToken{}, false
+	}
+	tk := advToken{start: i}
+	var prev uint8
+	camel, punct, digits, letters := false, false, false, 0
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			cl := advASCIIClass[c]
+			if cl == advClsSpace {
+				break
+			}
+			switch cl {
+			case advClsLower:
+				tk.latin++
+				letters++
+			case advClsUpper:
+				tk.latin++
+				letters++
+				if prev == advClsLower || prev == advClsUpper {
+					camel = true // an inner capital: advOddCase decides
+				}
+			case advClsPunct, advClsSpecial:
+				punct = true
+			case advClsDigit:
+				digits = true
+			}
+			prev = cl
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			break
+		}
+		switch sym := lmRuneSym(r); {
+		case sym == lmSymLatinExt:
+			tk.latin++
+			letters++
+			prev = advClsLower
+		case sym == lmSymLetter:
+			if advIsCJK(r) {
+				tk.latin++ // counts as ordinary in mixed Latin/CJK text
+			} else {
+				tk.other++
+			}
+			letters++
+			prev = advClsLower
+		default:
+			prev = 0
+		}
+		i += n
+	}
+	tk.end = i
+	tk.words = letters > 0
+	tk.odd = advOdd(s[tk.start:tk.end], letters, tk.latin, tk.other, camel, punct, digits)
+	return tk, true
+}
+
+// advOdd decides whether a token is odd from what advNextToken counted in
+// it.
+func advOdd(tok string, letters, latin, other int, camel, punct, digits bool) bool {
+	if len(tok) > advMaxTokenLen {
+		return false
+	}
+	switch {
+	case letters > 0:
+		mixed := other > 0 && latin > 0
+		return camel && advOddCase(tok) || mixed || (punct && advOddPunct(tok))
+	case punct && !digits:
+		return advOddMarks(tok)
+	}
+	return false
 }
 
 // Characters that may open or close a word in ordinary text.
@@ -435,10 +472,8 @@ func advIsCJK(r rune) bool {
 // mostly Latin, on one or two lines and without an overlong token, odd or
 // not (for calibration).
 func scanAdversarial(m *CharLM, s string, all bool, fn func(advWindowStat)) {
-	if !all {
-		if _, any := advTokens(s, nil, false); !any {
-			return
-		}
+	if !all && !advMaySalad(s) {
+		return
 	}
 	toks, _ := advTokens(s, nil, true)
 	if len(toks) == 0 {
@@ -540,4 +575,162 @@ func CalibrateAdversarial(m *CharLM, benign []string, quantile float64) (Adversa
 	}
 	c.Abs, c.Mean = q(scores), q(means)
 	return c, len(scores)
+}
+
+// The screen: advMaySalad finds whether some window of advWindow tokens
+// holds advMinOdd odd tokens, as advTokens does, without looking at most
+// tokens one by one. It reads 64 ASCII bytes at a time into bit masks of
+// whitespace and of "suspect" bytes (marks, and capitals right after a
+// letter); a token with no suspect byte cannot be odd, so only the few
+// tokens with one are classified, exactly, by advOddASCII. Text around
+// bytes ≥ 0x80 is split token by token by advNextToken.
+
+// advMaySalad reports whether s has a window of advWindow tokens holding
+// advMinOdd odd tokens.
+func advMaySalad(s string) bool {
+	var w advOddWindow
+	w.reset()
+	stop := 0 // split tokens one by one up to here
+	for i := 0; i < len(s); {
+		// i is at whitespace or at the start of a token.
+		if i >= stop && i+64 <= len(s) {
+			n, hit := advBlock(s, i, &w)
+			if hit {
+				return true
+			}
+			if n > 0 {
+				i += n
+				continue
+			}
+			stop = i + 1
+		}
+		tk, ok := advNextToken(s, i)
+		if !ok {
+			break
+		}
+		if w.next(tk.odd) {
+			return true
+		}
+		i = tk.end
+	}
+	return false
+}
+
+// advSpaceLanes returns, for the 8 bytes of x (all < 0x80), 0x80 in the
+// lanes of whitespace and control characters (advClsSpace).
+func advSpaceLanes(x uint64) uint64 {
+	lt := ^(x + (0x80-0x21)*repLo8) // high bit set below 0x21
+	del := x ^ 0x7f*repLo8
+	del = ^((del&repLow7 + repLow7) | del) // 0x7f
+	return (lt | del) & repHi8
+}
+
+// advBlock screens the tokens that lie wholly in the 64 ASCII bytes at
+// s[i:] before the first byte ≥ 0x80 and the last token touching it or
+// the end of the block, feeding them to w. It returns how many bytes it
+// handled (none when a token at i touches such a byte or the block's end)
+// and whether a window is found.
+func advBlock(s string, i int, w *advOddWindow) (int, bool) {
+	blk := s[i : i+64]
+	var space, suspect, high uint64
+	prevLet := uint64(0)
+	for k := range 8 {
+		x := repLoad64(blk, 8*k)
+		high |= x
+		sp := advSpaceLanes(x)
+		y := x | repFold8
+		let := (y + (0x80-'a')*repLo8) &^ (y + (0x7f-'z')*repLo8) & repHi8
+		dig := (x + (0x80-'0')*repLo8) &^ (x + (0x7f-'9')*repLo8) & repHi8
+		up := let &^ (x << 2) // a letter without bit 0x20
+		// A capital right after a letter (the lane before, possibly the
+		// last lane of the previous word of 8).
+		camel := up & (let<<8 | prevLet>>56)
+		prevLet = let
+		marks := ^(sp | let | dig) & repHi8
+		space |= repMoveMask(sp) << (8 * k)
+		suspect |= repMoveMask(marks|camel) << (8 * k)
+	}
+	lim := 64
+	if high&repHi8 != 0 {
+		high = 0
+		for k := range 8 {
+			high |= repMoveMask(repLoad64(blk, 8*k)) << (8 * k)
+		}
+		lim = bits.TrailingZeros64(high)
+	}
+	mask := uint64(1)<<lim - 1 // all ones for lim 64
+	tok := ^space & mask
+	if lim > 0 && tok>>(lim-1)&1 != 0 {
+		// The last token may go on past lim: leave it.
+		lim = 64 - bits.LeadingZeros64(space&mask)
+		mask = uint64(1)<<lim - 1
+		tok &= mask
+	}
+	if lim == 0 {
+		return 0, false
+	}
+	starts := tok &^ (tok << 1)
+	// Adding its suspect bits to a token's run of ones carries just past
+	// it: the byte after each token with a suspect byte.
+	ends := (tok + suspect&tok) &^ tok
+	for ; ends != 0; ends &= ends - 1 {
+		e := bits.TrailingZeros64(ends)
+		before := starts & (1<<e - 1)
+		p := 63 - bits.LeadingZeros64(before)
+		if !advOddASCII(blk[p:e]) {
+			continue
+		}
+		// Feed the ordinary tokens before this one, then it.
+		j := w.n + bits.OnesCount64(before) - 1
+		w.n = j
+		if w.next(true) {
+			return lim, true
+		}
+		starts &^= before
+	}
+	w.n += bits.OnesCount64(starts)
+	return lim, false
+}
+
+// advOddASCII reports whether an ASCII token is odd, as advNextToken
+// decides.
+func advOddASCII(tok string) bool {
+	if len(tok) > advMaxTokenLen {
+		return false
+	}
+	var prev uint8
+	camel, punct, digits, letters := false, false, false, 0
+	first := -1 // the first mark
+	for i := 0; i < len(tok); i++ {
+		cl := advASCIIClass[tok[i]]
+		switch cl {
+		case advClsLower:
+			letters++
+		case advClsUpper:
+			letters++
+			if prev == advClsLower || prev == advClsUpper {
+				camel = true
+			}
+		case advClsPunct, advClsSpecial:
+			if !punct {
+				first = i
+			}
+			punct = true
+		case advClsDigit:
+			digits = true
+		}
+		prev = cl
+	}
+	if letters > 0 && !camel && first >= 1 && len(tok)-first <= 4 {
+		// A word and up to 4 closing marks ("end.", "it),"): advOddPunct
+		// strips them and finds nothing odd.
+		closers := true
+		for i := first; i < len(tok); i++ {
+			closers = closers && strings.IndexByte(advClosers, tok[i]) >= 0
+		}
+		if closers {
+			return false
+		}
+	}
+	return advOdd(tok, letters, letters, 0, camel, punct, digits)
 }

@@ -32,12 +32,14 @@ const (
 	CatSecret      Category = "secret"
 	CatPII         Category = "pii"
 	CatDataset     Category = "dataset"
+	// CatClassifier is the learned classifier's verdict on a text.
+	CatClassifier Category = "classifier"
 )
 
 // Categories lists every category in a stable order.
 var Categories = []Category{
 	CatInjection, CatJailbreak, CatExtraction, CatExfil, CatHTML, CatHidden,
-	CatEncoded, CatBackdoor, CatAdversarial, CatRepetition, CatSecret, CatPII, CatDataset,
+	CatEncoded, CatBackdoor, CatAdversarial, CatRepetition, CatSecret, CatPII, CatDataset, CatClassifier,
 }
 
 // Severity says how bad a finding is on its own.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -116,6 +117,13 @@ func (e *encScan) runs() {
 			p = q + 1
 			continue
 		}
+		// White space, a control character or a non-ASCII byte among the
+		// eight bytes that end at q ends every run that could reach q: go on
+		// after the last one. This skips prose with one load.
+		if x := encLastSpace(load64(s, q-7)); x >= 0 {
+			p = q - 7 + x + 1
+			continue
+		}
 		st := q
 		for st > p && encClass[s[st-1]] != 0 {
 			st--
@@ -129,6 +137,16 @@ func (e *encScan) runs() {
 		}
 		p = en + 1
 	}
+}
+
+// encLastSpace returns the index of the last byte of the little-endian word
+// w that is below '!' or not ASCII (never in an encoding's alphabet), or -1.
+func encLastSpace(w uint64) int {
+	m := (^((w & swarLow7) + (0x80-'!')*swarOnes) | w) & swarHigh
+	if m == 0 {
+		return -1
+	}
+	return (63 - bits.LeadingZeros64(m)) >> 3
 }
 
 // runAt judges the run of alphabet bytes s[start:end], extended over MIME
@@ -365,14 +383,18 @@ func encUnhex(c byte) byte {
 // English words than the text itself.
 func (e *encScan) rot13() {
 	norm := e.t.Norm.Text
-	// "rot13" and its spellings: find the rare '1', then look back.
-	for from := 0; from < len(norm); {
-		k := strings.Index(norm[from:], "13")
+	// "rot13" and its spellings: find the '3' of "13" (rarer in numbers
+	// than '1'), then look back.
+	for from := 1; from < len(norm); {
+		k := strings.IndexByte(norm[from:], '3')
 		if k < 0 {
 			break
 		}
-		k += from
-		from = k + 2
+		k += from - 1
+		from = k + 3
+		if norm[k] != '1' {
+			continue
+		}
 		if k >= 3 && strings.HasPrefix(norm[k-3:], "rot") && e.rot13Near(e.t.Norm.OrigSpan(k-3, k+2)) {
 			return
 		}
@@ -381,12 +403,17 @@ func (e *encScan) rot13() {
 			return
 		}
 	}
-	for from := 0; from < len(norm); {
-		k := strings.Index(norm[from:], "decode ")
+	// "decode ": find its 'c', rarer than its 'd', 'e' and 'o'.
+	for from := 2; from < len(norm); {
+		k := strings.IndexByte(norm[from:], 'c')
 		if k < 0 {
 			break
 		}
-		k += from
+		k += from - 2
+		from = k + 3
+		if !strings.HasPrefix(norm[k:], "decode ") {
+			continue
+		}
 		from = k + 7
 		if (strings.HasPrefix(norm[from:], "this") || strings.HasPrefix(norm[from:], "the following")) &&
 			e.rot13Near(e.t.Norm.OrigSpan(k, from)) {
@@ -436,13 +463,9 @@ func (e *encScan) rot13Whole() {
 	// Counting vowels is much cheaper than looking words up.
 	var vowels, letters int
 	for i := 0; i < len(sample); i++ {
-		c := sample[i] | 0x20
-		if c >= 'a' && c <= 'z' {
-			letters++
-			if c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' {
-				vowels++
-			}
-		}
+		v := encVowel[sample[i]]
+		letters += int(v & 1)
+		vowels += int(v >> 1)
 	}
 	if letters < 40 || vowels*100 >= letters*encRot13Vowels {
 		return
@@ -458,6 +481,18 @@ func (e *encScan) rot13Whole() {
 	hi := min(len(s), encMaxDecode)
 	e.found("rot13", rot13(s[:hi]), 0, hi, true)
 }
+
+// encVowel is 1 for ASCII letters and 3 for vowels (a e i o u, either case),
+// so that counting them needs no branches.
+var encVowel = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = 1, 1
+	}
+	for _, c := range "aeiouAEIOU" {
+		t[c] = 3
+	}
+	return t
+}()
 
 func encTrimSpace(s string, lo, hi int) (int, int) {
 	for lo < hi && (s[lo] == ' ' || s[lo] == '\n' || s[lo] == '\r' || s[lo] == '\t' || s[lo] == ':') {

@@ -139,3 +139,30 @@ func FuzzEncoded(f *testing.F) {
 }
 
 func BenchmarkEncoded(b *testing.B) { benchDetector(b, newEncodedDetector()) }
+
+// benchDetectorWeb runs d over FineWeb-like 3.4 KB documents and reports
+// throughput per CPU second.
+func benchDetectorWeb(b *testing.B, d Detector) {
+	docs := webDocs(b, 3400, 64)
+	texts := make([]*Text, len(docs))
+	for i, s := range docs {
+		texts[i] = &Text{Field: "text", Orig: s, Norm: (&Normalizer{}).Normalize(s)}
+	}
+	b.SetBytes(3400)
+	b.ReportAllocs()
+	n, i := 0, 0
+	c0 := cpuTime()
+	for b.Loop() {
+		d.Detect(texts[i%len(texts)], func(Finding) { n++ })
+		i++
+	}
+	if c := cpuTime() - c0; c > 0 {
+		b.ReportMetric(3400*float64(b.N)/1e6/c.Seconds(), "MB/cpu-s")
+	}
+	if n != 0 {
+		b.Fatalf("%d findings on benign text", n)
+	}
+}
+
+// BenchmarkEncodedWeb is the encoded-payload detector on web prose.
+func BenchmarkEncodedWeb(b *testing.B) { benchDetectorWeb(b, newEncodedDetector()) }

@@ -3,6 +3,7 @@ package detect
 //go:generate go run ./gen/confusables -in gen/confusables/testdata/confusables.txt -out confusables_table.go
 
 import (
+	"math/bits"
 	"slices"
 	"sync"
 	"unicode"
@@ -110,9 +111,14 @@ type confusable struct {
 var identitySegs = []normSeg{{0, 0, -1}}
 
 // Normalize normalises s.
-func (n *Normalizer) Normalize(s string) *Normalized {
+func (n *Normalizer) Normalize(s string) *Normalized { return n.normalize(s, false) }
+
+// normalize normalises s; bytewise turns off the eight-bytes-at-a-time
+// shortcuts, so that tests can check they change nothing.
+func (n *Normalizer) normalize(s string, bytewise bool) *Normalized {
 	b := builderPool.Get().(*normBuilder)
 	b.reset()
+	b.bytewise = bytewise
 	b.run(s)
 	if len(b.buf) > 0 {
 		b.post(s, n.Keywords)
@@ -217,6 +223,8 @@ type normBuilder struct {
 	edits   []spacedGap
 	nbuf    []byte
 	nsegs   []normSeg
+	// bytewise turns off the shortcuts that look at eight bytes at a time.
+	bytewise bool
 }
 
 // normEmitter is the output of steps 1–5: text and map. run works on a copy on
@@ -299,25 +307,13 @@ func (b *normBuilder) run(s string) {
 		case clsPlain, clsUpper:
 			// Copy the run of letters, digits, punctuation and single
 			// spaces at once, lower-casing it.
-			j, seen := i+1, byteClass[c]
-			for j < len(s) {
-				cl := byteClass[s[j]]
-				if cl > clsUpper && (s[j] != ' ' || byteClass[s[j-1]] > clsUpper) {
-					break
-				}
-				seen |= cl
-				j++
-			}
+			j := asciiRunEnd(s, i, b.bytewise)
 			if i != next {
 				segs = append(segs, normSeg{t: len(buf), o: i, oe: -1})
 			}
 			k := len(buf)
 			buf = append(buf, s[i:j]...)
-			if seen&clsUpper != 0 {
-				for ; k < len(buf); k++ {
-					buf[k] = lowerASCII[buf[k]]
-				}
-			}
+			lowerInPlace(buf[k:])
 			i, next = j, j
 			continue
 		case clsSpace:
@@ -347,6 +343,94 @@ func (b *normBuilder) run(s string) {
 	}
 	e.buf, e.segs, e.next = buf, segs, next
 	b.normEmitter = e
+}
+
+// SWAR constants: a byte of ones, and the high and low seven bits of every
+// byte of a word.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+	swarLow7 = 0x7f7f7f7f7f7f7f7f
+)
+
+// load64 reads s[i:i+8] as a little-endian word; the compiler turns it into
+// one load.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load64b is load64 for a byte slice.
+func load64b(p []byte, i int) uint64 {
+	p = p[i : i+8]
+	return uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16 | uint64(p[3])<<24 |
+		uint64(p[4])<<32 | uint64(p[5])<<40 | uint64(p[6])<<48 | uint64(p[7])<<56
+}
+
+// store64b writes w to p[i:i+8], little-endian.
+func store64b(p []byte, i int, w uint64) {
+	p = p[i : i+8]
+	p[0], p[1], p[2], p[3] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
+	p[4], p[5], p[6], p[7] = byte(w>>32), byte(w>>40), byte(w>>48), byte(w>>56)
+}
+
+// swarRange marks, with the high bit of each byte, the bytes of w in
+// [lo,hi]; every byte of w must be ASCII.
+func swarRange(w uint64, lo, hi byte) uint64 {
+	return (w + (0x80-uint64(lo))*swarOnes) &^ (w + (0x80-uint64(hi)-1)*swarOnes) & swarHigh
+}
+
+// swarEq marks, with the high bit of each byte, the bytes of w equal to c;
+// every byte of w must be ASCII.
+func swarEq(w uint64, c byte) uint64 {
+	x := w ^ uint64(c)*swarOnes
+	return ^((x + swarLow7) | x) & swarHigh
+}
+
+// asciiRunEnd returns the end of the run that run copies at once from s[i],
+// a byte of class clsPlain or clsUpper: bytes of those classes and single
+// spaces, up to white space other than a single space or a non-ASCII byte.
+func asciiRunEnd(s string, i int, bytewise bool) int {
+	j := i + 1
+	for {
+		// Eight bytes at a time while they are ASCII, not control
+		// characters and hold no two spaces in a row.
+		for j+8 <= len(s) && !bytewise {
+			w := load64(s, j)
+			if w&swarHigh != 0 || (w+(0x80-0x20)*swarOnes)&swarHigh != swarHigh {
+				break
+			}
+			sp := swarEq(w, ' ')
+			if sp&(sp<<8) != 0 || (sp&0x80 != 0 && s[j-1] == ' ') {
+				break
+			}
+			j += 8
+		}
+		// Then byte by byte past whatever stopped the word.
+		for stop := min(j+8, len(s)); j < stop; j++ {
+			if cl := byteClass[s[j]]; cl > clsUpper && (s[j] != ' ' || byteClass[s[j-1]] > clsUpper) {
+				return j
+			}
+		}
+		if j >= len(s) {
+			return j
+		}
+	}
+}
+
+// lowerInPlace lower-cases the ASCII letters of p, which holds only ASCII.
+func lowerInPlace(p []byte) {
+	k := 0
+	for ; k+8 <= len(p); k += 8 {
+		w := load64b(p, k)
+		if up := swarRange(w, 'A', 'Z'); up != 0 {
+			store64b(p, k, w|up>>2)
+		}
+	}
+	for ; k < len(p); k++ {
+		p[k] = lowerASCII[p[k]]
+	}
 }
 
 // appendLinear appends p, produced one for one by the original bytes at o.
@@ -792,6 +876,13 @@ func (b *normBuilder) post(s string, keywords map[string]bool) {
 	b.edits = b.edits[:0]
 	leet := len(keywords) > 0
 	for i := 0; i < len(buf); {
+		if i+8 < len(buf) && buf[i] < utf8.RuneSelf && !b.bytewise {
+			// Skip what cannot hold anything this pass changes.
+			if p := plainEnd(buf, i); p > i {
+				i = p
+				continue
+			}
+		}
 		cls := wordClass[buf[i]]
 		if cls&(wLetter|wDigit|wLeet) != 0 {
 			j := i + 1
@@ -805,7 +896,11 @@ func (b *normBuilder) post(s string, keywords map[string]bool) {
 				j++
 			}
 			if j == i+1 && cls&(wLetter|wDigit) != 0 && j < len(buf) && wordClass[buf[j]]&wSep != 0 && !wordBefore(buf, i) {
-				i = b.spacedRun(s, i)
+				if b.bytewise || spacedMayGoOn(buf, j) {
+					i = b.spacedRun(s, i)
+				} else {
+					i = j // what spacedRun returns for a run of one
+				}
 				continue
 			}
 			if leet && seen&wLetter != 0 && seen&(wDigit|wLeet) != 0 {
@@ -855,6 +950,48 @@ func (b *normBuilder) post(s string, keywords map[string]bool) {
 	}
 }
 
+// plainEnd returns where post must look next from buf[i], which starts a
+// word or is outside one: the start of the word that holds the first byte
+// that may matter (a non-ASCII byte, a digit, a leetspeak character or a
+// letter standing alone), or of the word that reaches into the last eight
+// bytes of buf. Every byte before it is ASCII punctuation, space or a letter
+// of a word of two or more letters, which post leaves alone.
+func plainEnd(buf []byte, i int) int {
+	q := i
+	// before has the high bit of byte 0 set when the byte before buf[q] is a
+	// letter; at i it counts as not one, which only stops the skip sooner.
+	var before uint64
+	for q+8 < len(buf) {
+		w := load64b(buf, q)
+		// The masks are exact for ASCII bytes; non-ASCII ones are caught by
+		// other, and what follows the first of them does not matter.
+		w7 := w & swarLow7
+		l := swarRange(w7, 'a', 'z')
+		other := (l | swarEq(w7, ' ')) ^ swarHigh | w&swarHigh
+		after := uint64(wordClass[buf[q+8]]&wLetter) << 63
+		m := l &^ (l<<8 | before) &^ (l>>8 | after)
+		// Bytes other than letters and spaces are few in prose: look each
+		// one up.
+		for o := other; o != 0; o &= o - 1 {
+			k := bits.TrailingZeros64(o)
+			if wordClass[buf[q+k>>3]]&(wDigit|wLeet|wHigh) != 0 {
+				m |= 1 << k
+				break
+			}
+		}
+		if m != 0 {
+			q += bits.TrailingZeros64(m) >> 3
+			break
+		}
+		before = l >> 56
+		q += 8
+	}
+	for q > i && wordClass[buf[q-1]]&wLetter != 0 {
+		q--
+	}
+	return q
+}
+
 // isWordRune reports whether r is a letter, digit or combining mark.
 func isWordRune(r rune) bool {
 	if r < lowRunes {
@@ -874,6 +1011,28 @@ func wordBefore(buf []byte, i int) bool {
 	}
 	r, _ := utf8.DecodeLastRune(buf[:i])
 	return isWordRune(r)
+}
+
+// spacedMayGoOn reports whether the separators at buf[p:] may be followed by
+// another lone letter or digit, so that the single character before them
+// may start a run of spaced-out letters. It answers false only where
+// spacedRun would stop after the first character, and is much cheaper.
+func spacedMayGoOn(buf []byte, p int) bool {
+	c := buf[p]
+	q := p + 1
+	for q < len(buf) && buf[q] == c {
+		q++
+	}
+	if q >= len(buf) {
+		return false
+	}
+	if x := buf[q]; x < utf8.RuneSelf && wordClass[x]&(wLetter|wDigit) == 0 {
+		return false
+	}
+	if q+1 < len(buf) && buf[q] < utf8.RuneSelf && wordClass[buf[q+1]]&(wLetter|wDigit) != 0 {
+		return false
+	}
+	return true
 }
 
 // spacedRun examines the run of spaced-out letters that starts with the

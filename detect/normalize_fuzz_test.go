@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -89,4 +91,62 @@ func normWordByteBefore(b []byte, i int) bool {
 		}
 	}
 	return false
+}
+
+// shortcutSeeds are texts whose spaced-out letters, leetspeak, digits and
+// non-ASCII characters fall on every offset of the eight-byte words the
+// normaliser's shortcuts look at.
+func shortcutSeeds() []string {
+	seeds := []string{normBenchEnglish, normBenchMixed, strings.ToUpper(normBenchEnglish)}
+	for k := range 9 {
+		pad := strings.Repeat("x", k)
+		for _, mid := range []string{
+			"a b c d e", "i g n o r e all", "1gn0r3 this", "pr3v10us", "a word", "word a", "x1", "p4$$w0rd!!",
+			"é a b c d", "ab́ c d e", "a  b  c  d", "I-G-N-O-R-E", "a\tb c d e", "q: a", "4 a b c",
+		} {
+			seeds = append(seeds, pad+" "+mid+" tail words here", "Lead "+pad+mid+pad+"end")
+		}
+	}
+	return seeds
+}
+
+// FuzzNormalizeShortcuts checks that the shortcuts that look at eight bytes at
+// a time change nothing: the text and its map back to the original are
+// those of the byte-by-byte path.
+func FuzzNormalizeShortcuts(f *testing.F) {
+	for _, s := range shortcutSeeds() {
+		f.Add(s)
+	}
+	n := &Normalizer{Keywords: normTestKeywords}
+	f.Fuzz(func(t *testing.T, s string) {
+		checkShortcuts(t, n, s)
+	})
+}
+
+// TestNormalizeShortcutsRandom runs the shortcut check on random texts made
+// of the pieces the shortcuts decide on.
+func TestNormalizeShortcutsRandom(t *testing.T) {
+	pieces := []string{"a", "b", "I", "word", "ignore", "The", "1", "0", "3", "@", "!", "|", "+", "$", " ", " ", " ",
+		"  ", "\n", "\n\n", "\t", "-", ".", "_", "*", "~", "/", ",", "'", "i g n o r e", "1gn0r3", "é", "\u200b", "і",
+		"e\u0301", "\x01", "A-B-C-D", "Q: "}
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := &Normalizer{Keywords: normTestKeywords}
+	for range 3000 {
+		var b strings.Builder
+		for range rng.IntN(80) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		checkShortcuts(t, n, b.String())
+	}
+}
+
+func checkShortcuts(t *testing.T, n *Normalizer, s string) {
+	t.Helper()
+	fast, slow := n.normalize(s, false), n.normalize(s, true)
+	if fast.Text != slow.Text {
+		t.Fatalf("on %q: text %q, byte by byte %q", s, fast.Text, slow.Text)
+	}
+	if !slices.Equal(fast.segs, slow.segs) || fast.origLen != slow.origLen {
+		t.Fatalf("on %q: map %v, byte by byte %v", s, fast.segs, slow.segs)
+	}
 }

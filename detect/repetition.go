@@ -114,10 +114,15 @@ func (r repRun) words() int { return r.matches + r.period }
 func (d repetitionDetector) Detect(t *Text, emit func(Finding)) {
 	// The original text, not the normalised one: lines matter here, and
 	// ASCII case is folded while hashing words.
-	s := t.Orig
-	if len(s) < 20 {
+	if len(t.Orig) < 20 || !repMayFire(t.Orig) {
 		return
 	}
+	repDetectFull(t, emit)
+}
+
+// repDetectFull runs the full scan; the screen decides when it is needed.
+func repDetectFull(t *Text, emit func(Finding)) {
+	s := t.Orig
 	st := repState{bestRunChar: -1}
 	st.scan(s)
 	best, words, wordsMG, linesMG, lines := st.best, st.words, &st.wordsMG, &st.linesMG, st.lines
@@ -433,4 +438,437 @@ func (st *repState) scan(s string) {
 	st.endLine(len(s))
 	endRun(len(s))
 	st.cnt = cnt
+}
+
+// The screen: repMayFire proves, in one cheap pass, that the full scan
+// would emit nothing, so that ordinary text never pays for it. It splits
+// words and lines exactly as repState.scan does (64 ASCII bytes at a time
+// with SWAR bit masks, rune by rune elsewhere) but keeps cheaper
+// summaries, each of which can only overstate the repetition the full scan
+// measures:
+//
+//   - a hash per word of its bytes with ASCII letters folded to lower case
+//     (so words the full scan finds equal get equal hashes), reduced to an
+//     8-bit fingerprint; per period p ≤ repMaxPeriod, SWAR byte counters
+//     count the consecutive words whose fingerprint equals the one p words
+//     back: at least the full scan's run of equal words (token_flood);
+//   - per fingerprint, the number of words with letters: at least the
+//     Misra–Gries count of any word with that fingerprint (token_flood);
+//   - the exact number of counted lines, and per 6-bit line fingerprint how
+//     many there are: at least the count of any line with it (line_flood);
+//   - the exact number of letters and digits, which bounds the share of
+//     marks (degenerate);
+//   - a 4096-bit bitmap of word hashes, whose linear-counting estimate
+//     tracks the full scan's estimate of the number of distinct words (the
+//     two estimate the same number with bitmaps of the same size); the
+//     screen lets a text through at twice the full scan's threshold plus 32
+//     (low_diversity);
+//   - runs of one character, found by comparing 8-byte loads every 64
+//     bytes and measured exactly where found (char_run).
+//
+// Every test but the distinct-word one is a necessary condition for its
+// rule, up to collisions of the full scan's 64-bit word hash (which can
+// only make the full scan see repetition that is not there); the
+// distinct-word test compares two estimates of one number with a margin
+// far wider than their error.
+
+// SWAR constants: one byte per lane.
+const (
+	repLo8   = 0x0101010101010101
+	repHi8   = 0x8080808080808080
+	repLow7  = 0x7f7f7f7f7f7f7f7f
+	repFold8 = 0x2020202020202020 // OR-ed into ASCII letters and digits, it folds case
+	repMul   = 0x9e3779b97f4a7c15 // odd multiplier for hashing
+)
+
+// repScreen is the state of the screen.
+type repScreen struct {
+	words, alpha int
+	letters      int    // letters so far, for lines
+	alnum        int    // letters and digits
+	ring         uint64 // fingerprints of the last 8 words, newest in the low byte
+	run, maxRun  int    // words in a row equal to one of the 8 before them
+	adjacent     uint64 // words equal to the one before, times 0x80
+	lineHash     uint64
+	lineLetters  int // letters before the current line
+	lines        int
+	topLine      uint32
+	lineCount    [64]uint32
+	bitmap       [repBitmapWords]uint64
+}
+
+// endWord takes the hash x of a word.
+func (sc *repScreen) endWord(x uint64, alpha bool) {
+	sc.words++
+	var nonAlpha uint32
+	if !alpha {
+		nonAlpha = 1
+	} else {
+		sc.alpha++
+	}
+	sc.feed([]uint64{x}, nonAlpha)
+}
+
+// endLine ends a line; letters is the number of letters so far.
+func (sc *repScreen) endLine(letters int) {
+	if letters-sc.lineLetters >= 3 {
+		sc.lines++
+		i := (sc.lineHash * repMul) >> 58
+		c := sc.lineCount[i] + 1
+		sc.lineCount[i] = c
+		sc.topLine = max(sc.topLine, c)
+	}
+	sc.lineHash, sc.lineLetters = 0, letters
+}
+
+// repMayFire reports whether the full scan of s might emit a finding.
+func repMayFire(s string) bool {
+	if len(s) >= 100 && repCharRunMay(s) {
+		return true
+	}
+	sc := new(repScreen)
+	sc.scan(s)
+	// One word making up 70% of w words leaves at least 0.4w-1 pairs of
+	// equal neighbours.
+	adjacent := int(sc.adjacent / 0x80)
+	switch {
+	case sc.maxRun >= 9:
+		return true // token_flood, a phrase
+	case sc.alpha >= 50 && 10*(adjacent+1) >= 4*sc.words:
+		return true // token_flood, one word
+	case sc.topLine >= 10 && 2*int(sc.topLine) >= sc.lines:
+		return true // line_flood
+	case sc.alpha >= 300 && repDistinct(&sc.bitmap) <= 4*math.Sqrt(float64(sc.alpha))+32:
+		return true // low_diversity
+	}
+	// degenerate needs 200 visible characters (each at least a byte), of
+	// which under a fifth are letters or digits.
+	return len(s) >= 200 && 5*sc.alnum <= len(s)
+}
+
+// scan feeds s to the screen: whole blocks of 64 ASCII bytes that start
+// outside a word through block, everything else rune by rune.
+func (sc *repScreen) scan(s string) {
+	var (
+		inWord, alpha bool
+		h, chunk      uint64 // the word hash so far; its unfinished 8-byte chunk
+		clen          uint   // bytes in chunk
+		stop          int    // handle bytes one at a time up to here
+	)
+	add := func(b byte) {
+		if clen == 8 {
+			h = (h ^ chunk) * repMul
+			chunk, clen = 0, 0
+		}
+		chunk |= uint64(b) << (8 * clen)
+		clen++
+	}
+	for i := 0; i < len(s); {
+		if !inWord && i >= stop && i+72 <= len(s) {
+			if n := sc.block(s, i); n > 0 {
+				i += n
+				continue
+			}
+			// A word or rune the block cannot handle starts here.
+			stop = i + 1
+		}
+		c := s[i]
+		k, n := repKind[c], 1
+		if c >= utf8.RuneSelf {
+			var r rune
+			r, n = utf8.DecodeRuneInString(s[i:])
+			switch {
+			case unicode.IsLetter(r):
+				k = repKindLetter
+			case unicode.IsSpace(r):
+				k = repKindSpace
+			case unicode.IsDigit(r):
+				k = repKindDigit
+			default:
+				k = repKindMark
+			}
+		}
+		if k == repKindLetter || k == repKindDigit {
+			if !inWord {
+				inWord, alpha, h, chunk, clen = true, false, 0, 0, 0
+			}
+			sc.alnum++
+			if k == repKindLetter {
+				sc.letters++
+				alpha = true
+			}
+			if n == 1 {
+				add(c | 0x20)
+			} else {
+				for j := range n {
+					add(s[i+j])
+				}
+			}
+		} else {
+			if inWord {
+				sc.endWord((h^chunk)*repMul, alpha)
+				inWord = false
+			}
+			if k == repKindNewline {
+				sc.endLine(sc.letters)
+			}
+		}
+		i += n
+	}
+	if inWord {
+		sc.endWord((h^chunk)*repMul, alpha)
+	}
+	sc.endLine(sc.letters)
+}
+
+// block handles the 64 bytes at s[i:], which start outside a word and are
+// followed by at least 8 more bytes, up to the first byte ≥ 0x80 or the
+// start of a word that runs up to it or past the block. It returns how
+// many bytes it handled: none when the block starts with such a word or
+// byte.
+func (sc *repScreen) block(s string, i int) int {
+	// Letters and digits in one pass; letters and newlines apart only where
+	// the block has digits or newlines. The lane arithmetic is exact for
+	// bytes < 0x80 below the first byte ≥ 0x80 (carries only go up).
+	blk := s[i : i+72]
+	var alnum, high, anyDigit, anyNewline uint64
+	for k := range 8 {
+		x := repLoad64(blk, 8*k)
+		y := x | repFold8
+		let := (y + (0x80-'a')*repLo8) &^ (y + (0x7f-'z')*repLo8)
+		dig := (x + (0x80-'0')*repLo8) &^ (x + (0x7f-'9')*repLo8)
+		nl := x ^ '\n'*repLo8
+		anyNewline |= (nl - repLo8) &^ nl // some lane is zero: a newline
+		anyDigit |= dig
+		high |= x
+		alnum |= repMoveMask(let|dig) << (8 * k)
+	}
+	// The bytes handled: those before the first byte ≥ 0x80, less a word
+	// that reaches it or the end of the block. (Digits or newlines past
+	// them only send the block down the exact path below.)
+	lim := 64
+	if high&repHi8 != 0 {
+		high = 0
+		for k := range 8 {
+			high |= repMoveMask(repLoad64(blk, 8*k)) << (8 * k)
+		}
+		lim = bits.TrailingZeros64(high)
+	}
+	mask := uint64(1)<<lim - 1 // all ones for lim 64
+	alnum &= mask
+	if lim > 0 && alnum>>(lim-1)&1 != 0 {
+		lim = 64 - bits.LeadingZeros64(^alnum&mask)
+		mask = uint64(1)<<lim - 1
+		alnum &= mask
+	}
+	if lim == 0 {
+		return 0
+	}
+	starts := alnum &^ (alnum << 1)
+	// Adding a word's lowest bit to its run of ones carries just past it:
+	// ends marks the byte after each word. Adding its letters instead does
+	// the same for the words with letters.
+	ends := alnum + starts
+	letter, newline := alnum, uint64(0)
+	if (anyDigit|anyNewline)&repHi8 != 0 {
+		letter = 0
+		for k := range 8 {
+			x := repLoad64(blk, 8*k)
+			y := x | repFold8
+			let := (y + (0x80-'a')*repLo8) &^ (y + (0x7f-'z')*repLo8)
+			nl := x ^ '\n'*repLo8
+			nl = ^((nl&repLow7 + repLow7) | nl)
+			letter |= repMoveMask(let) << (8 * k)
+			newline |= repMoveMask(nl) << (8 * k)
+		}
+		letter &= mask
+		newline &= mask
+	}
+	alphaEnds := ends
+	if letter != alnum {
+		alphaEnds = (alnum + letter) &^ alnum & ends
+	}
+	// Hash the words first, then feed them to the counters: loops with few
+	// live values keep them in registers. Words longer than 8 bytes get
+	// their first chunk here and the rest in a second, rare loop.
+	var (
+		xs       [32]uint64
+		nonAlpha uint32 // bit j: word j has no letters
+		n        int    // words
+	)
+	if letter == alnum {
+		for st, en := starts, ends; st != 0; st, en = st&(st-1), en&(en-1) {
+			p := bits.TrailingZeros64(st)
+			xs[n&31] = (repLoad64(blk, p) | repFold8) & repLenMask[(bits.TrailingZeros64(en)-p)&63] * repMul
+			n++
+		}
+	} else {
+		for st, en := starts, ends; st != 0; st, en = st&(st-1), en&(en-1) {
+			p := bits.TrailingZeros64(st)
+			xs[n&31] = (repLoad64(blk, p) | repFold8) & repLenMask[(bits.TrailingZeros64(en)-p)&63] * repMul
+			if alphaEnds&en&-en == 0 {
+				nonAlpha |= 1 << (n & 31)
+			}
+			n++
+		}
+	}
+	// Words longer than 8 bytes (a run of 9 ones in alnum) get the rest of
+	// their bytes here.
+	if r := alnum & (alnum >> 1); r&(r>>2)&(r>>4)&(alnum>>8) != 0 {
+		j := 0
+		for st, en := starts, ends; st != 0; st, en, j = st&(st-1), en&(en-1), j+1 {
+			p := bits.TrailingZeros64(st)
+			l := bits.TrailingZeros64(en) - p
+			if l <= 8 {
+				continue
+			}
+			x := xs[j&31]
+			for p, l = p+8, l-8; l > 8; p, l = p+8, l-8 {
+				x = (x ^ (repLoad64(blk, p) | repFold8)) * repMul
+			}
+			xs[j&31] = (x ^ (repLoad64(blk, p)|repFold8)&repLenMask[l&63]) * repMul
+		}
+	}
+	sc.words += n
+	sc.alpha += n - bits.OnesCount32(nonAlpha)
+	if newline == 0 {
+		sc.feed(xs[:n], nonAlpha)
+	} else {
+		// Words and line breaks in order.
+		a := 0
+		for ; newline != 0; newline &= newline - 1 {
+			q := bits.TrailingZeros64(newline)
+			b := bits.OnesCount64(starts & (1<<q - 1))
+			sc.feed(xs[a:b], nonAlpha>>a)
+			sc.endLine(sc.letters + bits.OnesCount64(letter&(1<<q-1)))
+			a = b
+		}
+		sc.feed(xs[a:n], nonAlpha>>a)
+	}
+	sc.letters += bits.OnesCount64(letter)
+	sc.alnum += bits.OnesCount64(alnum)
+	return lim
+}
+
+// repLenMask[l] keeps the first min(l, 8) bytes of a uint64.
+var repLenMask = func() (t [64]uint64) {
+	for l := range t {
+		t[l] = ^uint64(0)
+		if l < 8 {
+			t[l] = 1<<(8*l) - 1
+		}
+	}
+	return t
+}()
+
+// feed feeds the hashes of consecutive words to the counters; bit j of
+// nonAlpha is set when word j has no letters.
+func (sc *repScreen) feed(xs []uint64, nonAlpha uint32) {
+	ring, run, maxRun, adjacent, lineHash := sc.ring, sc.run, sc.maxRun, sc.adjacent, sc.lineHash
+	for _, x := range xs {
+		fp := x >> 56
+		d := ring ^ fp*repLo8
+		// Some lane of d is zero: the word's fingerprint is among the last
+		// 8. The lowest lane's bit is exact: the one word before.
+		t := (d - repLo8) &^ d & repHi8
+		adjacent += t & 0x80
+		if t != 0 {
+			run++
+		} else {
+			run = 0
+		}
+		maxRun = max(maxRun, run)
+		ring = ring<<8 | fp
+		lineHash = bits.RotateLeft64(lineHash, 11) ^ x
+		if nonAlpha&1 == 0 {
+			sc.bitmap[x>>58] |= 1 << (x >> 52 & 63)
+		}
+		nonAlpha >>= 1
+	}
+	sc.ring, sc.run, sc.maxRun, sc.adjacent, sc.lineHash = ring, run, maxRun, adjacent, lineHash
+}
+
+// repMoveMask gathers the high bits of the 8 lanes of m into 8 bits.
+func repMoveMask(m uint64) uint64 {
+	return ((m & repHi8) >> 7 * 0x0102040810204080) >> 56
+}
+
+// repHashLong hashes the l ASCII letters and digits at s[a:], case folded,
+// as scan does byte by byte: (h ^ chunk) * repMul over 8-byte chunks.
+// s must hold 8 bytes past each chunk's start.
+func repHashLong(s string, a, l int) uint64 {
+	var h uint64
+	for ; l > 8; a, l = a+8, l-8 {
+		h = (h ^ (repLoad64(s, a) | repFold8)) * repMul
+	}
+	return (h ^ (repLoad64(s, a)|repFold8)&(1<<(8*l)-1)) * repMul
+}
+
+// repLoad64 returns the 8 bytes of s at i, little-endian.
+func repLoad64(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// repCharRunMay reports whether s might hold a run of 100 or more of one
+// non-space character. Such a run is either 100 equal ASCII bytes or lies
+// in 100 or more bytes ≥ 0x80 in a row; either covers 9 bytes starting at
+// a multiple of 64, which are checked with two 8-byte loads.
+func repCharRunMay(s string) bool {
+	const minRun = 100
+	for i := 0; i+9 <= len(s); i += 64 {
+		w := repLoad64(s, i)
+		switch {
+		case w&repHi8 == 0 && w == repLoad64(s, i+1):
+			c := s[i]
+			if repKind[c] == repKindSpace || repKind[c] == repKindNewline {
+				continue
+			}
+			a, b := i, i+9
+			for a > 0 && s[a-1] == c {
+				a--
+			}
+			for b < len(s) && s[b] == c {
+				b++
+			}
+			if b-a >= minRun {
+				return true
+			}
+		case w&repHi8 == repHi8:
+			a, b := i, i+8
+			for a > 0 && s[a-1] >= utf8.RuneSelf {
+				a--
+			}
+			for b < len(s) && s[b] >= utf8.RuneSelf {
+				b++
+			}
+			if b-a >= minRun && repRuneRunMay(s[a:b], minRun) {
+				return true
+			}
+			i = b - b%64 // the next check starts past the segment
+		}
+	}
+	return false
+}
+
+// repRuneRunMay reports whether s holds min or more of one non-space rune
+// in a row. s must start at a rune boundary of the full text, as it does
+// when the byte before it is ASCII.
+func repRuneRunMay(s string, min int) bool {
+	prev, run := rune(-1), 0
+	for _, r := range s {
+		if r == prev {
+			run++
+		} else {
+			prev, run = r, 1
+			if unicode.IsSpace(r) {
+				prev = -1
+			}
+		}
+		if run >= min {
+			return true
+		}
+	}
+	return false
 }

@@ -165,6 +165,9 @@ func FuzzRepetition(f *testing.F) {
 				t.Fatalf("score %v", fd.Score)
 			}
 		})
+		if len(s) >= 20 && repFullFires(s) && !repMayFire(s) {
+			t.Fatalf("the full scan fires but the screen rules it out")
+		}
 	})
 }
 
@@ -249,4 +252,185 @@ func TestMeasureFDetectors(t *testing.T) {
 			t.Errorf("%s flags %d/%d benign rows (> 0.5%%)", d.Name(), benignHit[i], benign)
 		}
 	}
+}
+
+// repFullFires reports whether the full scan, without the screen, emits a
+// finding for s.
+func repFullFires(s string) bool {
+	fired := false
+	repDetectFull(&Text{Field: "text", Orig: s}, func(Finding) { fired = true })
+	return fired
+}
+
+// repScreenTexts returns texts built to sit near every rule's threshold:
+// repeated phrases, dominant words, repeated lines, runs of one
+// character, small vocabularies and runs of marks, with varied case,
+// separators, digits, non-ASCII words and offsets (so that they straddle
+// the screen's 64-byte blocks).
+func repScreenTexts(seed uint64, n int) []string {
+	r := rand.New(rand.NewPCG(seed, 3))
+	vocab := strings.Fields("the river town grew slowly over two centuries first as a ferry crossing and later market " +
+		"for farms upstream its library built in 1887 with money raised by committee of shopkeepers still lends " +
+		"books to children every Saturday morning mill beside bridge has become museum where volunteers explain " +
+		"café naïve Zürich 北京 東京 überall straße 42 2024 x7 B2B COVID-19 e-mail")
+	seps := []string{" ", " ", " ", ", ", ". ", "\n", " - ", " — ", "\t", "; ", "!! ", " (", ") ", "\u00a0", "’", "\r\n"}
+	word := func() string {
+		w := vocab[r.IntN(len(vocab))]
+		switch r.IntN(6) {
+		case 0:
+			return strings.ToUpper(w)
+		case 1:
+			return strings.ToUpper(w[:1]) + w[1:]
+		}
+		return w
+	}
+	sep := func() string { return seps[r.IntN(len(seps))] }
+	prose := func(words int) string {
+		var b strings.Builder
+		for range words {
+			b.WriteString(word())
+			b.WriteString(sep())
+		}
+		return b.String()
+	}
+	texts := make([]string, 0, n)
+	for len(texts) < n {
+		var b strings.Builder
+		b.WriteString(prose(r.IntN(120)))
+		uniq := 0
+		unique := func() string { uniq++; return fmt.Sprintf("q%cz%d", 'a'+rune(uniq%26), uniq) }
+		switch r.IntN(10) {
+		case 0: // a phrase repeated about 10 times
+			p := 1 + r.IntN(8)
+			unit := make([]string, p)
+			for i := range unit {
+				unit[i] = word()
+			}
+			for range 7 + r.IntN(6) {
+				for _, w := range unit {
+					if r.IntN(4) == 0 {
+						w = strings.ToUpper(w)
+					}
+					b.WriteString(w)
+					b.WriteString(sep())
+				}
+			}
+		case 1: // one word making up about 70% of the words
+			w := word()
+			total := 50 + r.IntN(200)
+			for range total {
+				if r.IntN(100) < 62+r.IntN(16) {
+					b.WriteString(w)
+				} else {
+					b.WriteString(word())
+				}
+				b.WriteString(sep())
+			}
+		case 2: // one line repeated about 10 times among others
+			line := prose(2 + r.IntN(6))
+			for range 8 + r.IntN(8) {
+				b.WriteString(line)
+				b.WriteString("\n")
+				if r.IntN(3) == 0 {
+					b.WriteString(prose(3))
+					b.WriteString("\n")
+				}
+			}
+		case 3: // a run of about 100 of one character
+			c := []string{"a", "Z", "7", "!", "-", "é", "北", "\xff", "\ufffd", " "}[r.IntN(10)]
+			b.WriteString(strings.Repeat(c, 90+r.IntN(130)))
+		case 4: // a small vocabulary
+			v := 5 + r.IntN(60)
+			b.WriteString(repRandomWords(r.Uint64(), 300+r.IntN(1500), v))
+		case 5: // mostly marks
+			for range 200 + r.IntN(400) {
+				if r.IntN(100) < 18 {
+					b.WriteString(word()[:1])
+				} else {
+					b.WriteByte("#$%^&*()!@<>?/\\|{}[]~`+=-_;:'\",."[r.IntN(32)])
+				}
+			}
+		case 6: // one word making up about 70% of the words, in short groups
+			b.Reset()
+			w := word()
+			for range 20 + r.IntN(80) {
+				for range 1 + r.IntN(3) + r.IntN(3) {
+					b.WriteString(w)
+					b.WriteString(sep())
+				}
+				b.WriteString(unique())
+				b.WriteString(sep())
+			}
+		case 7: // one long line (more than 8 words) repeated
+			var line strings.Builder
+			for range 9 + r.IntN(12) {
+				line.WriteString(unique())
+				line.WriteString(" ")
+			}
+			for range 8 + r.IntN(8) {
+				b.WriteString(line.String())
+				b.WriteString("\n")
+				if r.IntN(3) == 0 {
+					b.WriteString(unique() + " " + unique() + "\n")
+				}
+			}
+		case 8: // mostly marks around distinct words
+			pct := 2 + r.IntN(5)
+			for range 200 + r.IntN(600) {
+				if r.IntN(100) < pct {
+					b.WriteString(unique())
+				} else {
+					b.WriteByte("#$%^&*()!@<>?/\\|{}[]~`+=-_;:'\",."[r.IntN(32)])
+				}
+			}
+		default: // ordinary text
+			b.WriteString(prose(200 + r.IntN(400)))
+		}
+		b.WriteString(prose(r.IntN(80)))
+		texts = append(texts, b.String())
+	}
+	return texts
+}
+
+// TestRepetitionScreen checks that the screen never hides a finding of the
+// full scan, and that it does let ordinary prose through without one.
+func TestRepetitionScreen(t *testing.T) {
+	fired := 0
+	for i, s := range repScreenTexts(11, 3000) {
+		if !repFullFires(s) {
+			continue
+		}
+		fired++
+		if !repMayFire(s) {
+			t.Errorf("text %d: the full scan fires but the screen rules it out: %q", i, s)
+		}
+	}
+	// The generated texts must exercise the rules, or the check is empty.
+	if fired < 500 {
+		t.Errorf("only %d of 3000 generated texts fire", fired)
+	}
+	docs, err := advCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	passed, n := 0, 0
+	for _, d := range docs {
+		if len(d.Text) < 20 {
+			continue
+		}
+		n++
+		full := repFullFires(d.Text)
+		may := repMayFire(d.Text)
+		if full && !may {
+			t.Errorf("corpus text: the full scan fires but the screen rules it out: %q", d.Text)
+		}
+		if may {
+			passed++
+		}
+	}
+	// Ordinary text is what the screen is for: it must rule out nearly all.
+	if passed*50 > n {
+		t.Errorf("the screen lets %d of %d corpus texts through to the full scan", passed, n)
+	}
+	t.Logf("%d generated texts fire; the screen passes %d of %d corpus texts", fired, passed, n)
 }

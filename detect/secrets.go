@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 )
 
@@ -359,20 +360,22 @@ func (sc *secScan) awsSecretNear(p int) {
 // slackWebhooks finds Slack incoming webhook URLs.
 func (sc *secScan) slackWebhooks() {
 	const host = "hooks.slack.com/services/"
+	const slash = 15 // the first '/' of host, rare in prose: find it, then look back
 	s := sc.s
-	for i := 3; i < len(s); {
-		// 'k' is rarer than 'h' in English: find it, then look back.
-		k := strings.IndexByte(s[i:], 'k')
+	// A URL may start at from or later; the search for '/' starts where
+	// such a URL has it.
+	for from := 0; from+slash < len(s); {
+		k := strings.IndexByte(s[from+slash:], '/')
 		if k < 0 {
 			return
 		}
-		p := i + k - 3
-		i += k + 1
+		p := from + k
+		from = p + 1
 		if !strings.HasPrefix(s[p:], host) {
 			continue
 		}
 		e := secSpan(s, p+len(host), func(c byte) bool { return htmlIsAlnum(c) || c == '/' || c == '_' })
-		i = max(e, p+1)
+		from = max(e, p+1)
 		if e-p-len(host) >= 20 && strings.Count(s[p+len(host):e], "/") >= 2 {
 			sc.secret("secrets.slack_webhook", "Slack webhook URL", 0.8, p, e, false)
 		}
@@ -481,8 +484,23 @@ func secExampleDomain(d string) bool {
 func (sc *secScan) numbers() {
 	s := sc.s
 	for i := 0; i < len(s); i++ {
-		// Skip eight digit-free bytes at a time.
-		for i+8 <= len(s) && !secHasDigit(s[i:i+8]) {
+		// Skip digit-free bytes sixteen at a time, then to the first digit.
+		for i+16 <= len(s) {
+			m0, m1 := secDigits(load64(s, i)), secDigits(load64(s, i+8))
+			if m0|m1 != 0 {
+				if m0 == 0 {
+					i, m0 = i+8, m1
+				}
+				i += bits.TrailingZeros64(m0) >> 3
+				break
+			}
+			i += 16
+		}
+		for i+8 <= len(s) {
+			if m := secDigits(load64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		if i >= len(s) {
@@ -510,13 +528,12 @@ func (sc *secScan) numbers() {
 	}
 }
 
-// secHasDigit reports whether the eight bytes of b hold an ASCII digit:
-// b XOR '0' has a byte below 10 exactly where b has a digit.
-func secHasDigit(b string) bool {
-	x := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+// secDigits marks the ASCII digits of the little-endian word x with the high
+// bit of their byte: x XOR '0' has a byte below 10 exactly where x has a
+// digit. Only the lowest mark is exact (a borrow can mark bytes above it).
+func secDigits(x uint64) uint64 {
 	t := x ^ 0x3030303030303030
-	return (t-0x0A0A0A0A0A0A0A0A)&^t&0x8080808080808080 != 0
+	return (t - 0x0A0A0A0A0A0A0A0A) &^ t & 0x8080808080808080
 }
 
 // digitGroup judges the number starting at s[i] and returns its end.
@@ -551,12 +568,11 @@ func (sc *secScan) digitGroup(i int) int {
 	if p < len(s) && (htmlIsAlnum(s[p]) || (p+1 < len(s) && (s[p] == '.' || s[p] == ',') && s[p+1] >= '0' && s[p+1] <= '9')) {
 		return secSkipNumber(s, p)
 	}
-	d := string(digits[:n])
 	switch {
 	case g == 3 && sep == '-' && groups[0] == 3 && groups[1] == 2 && groups[2] == 4:
-		sc.ssn(d, i, p)
+		sc.ssn(string(digits[:n]), i, p)
 	case n >= 13 && n <= 19 && secCardShape(groups[:g]):
-		sc.card(d, i, p)
+		sc.card(string(digits[:n]), i, p)
 	}
 	return p
 }

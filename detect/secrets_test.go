@@ -156,3 +156,6 @@ func FuzzSecrets(f *testing.F) {
 }
 
 func BenchmarkSecrets(b *testing.B) { benchDetector(b, newSecretsDetector()) }
+
+// BenchmarkSecretsWeb is the secrets detector on web prose.
+func BenchmarkSecretsWeb(b *testing.B) { benchDetectorWeb(b, newSecretsDetector()) }

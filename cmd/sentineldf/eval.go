@@ -75,6 +75,9 @@ Exit status: 0 ok, 2 on usage or input errors (or when no row is labelled).`,
 	fl.StringVar(&f.scan.rules, "rules", "", "rules `FILE` replacing the built-in rules")
 	fl.IntVar(&f.scan.workers, "workers", 0, "scanning goroutines (default: number of CPUs)")
 	fl.StringVar(&f.scan.progress, "progress", "auto", "progress bar on stderr: auto|always|never")
+	addDatasetDetectorsFlag(cmd, &f.scan)
+	addClassifierFlags(cmd, &f.scan)
+	addModelFlags(cmd, &f.scan.model)
 	return cmd
 }
 
@@ -126,6 +129,9 @@ func runEval(cmd *cobra.Command, std stdio, f evalFlags, paths []string) error {
 		}
 	}
 	rep, err := evaluate(cmd.Context(), cfg, f.labelField, f.groupField, onProgress)
+	if err == nil {
+		err = userModelErr(cfg.Engine)
+	}
 	mu.Lock()
 	bar.clear()
 	mu.Unlock()

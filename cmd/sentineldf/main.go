@@ -87,6 +87,7 @@ func newRootCmd(io stdio) *cobra.Command {
 		newKeysCmd(io),
 		newMbomCmd(io),
 		newEvalCmd(io),
+		newTrainCmd(io),
 	)
 	return root
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sentineldf/sentineldf/corpus"
 	"github.com/sentineldf/sentineldf/dataset"
 	"github.com/sentineldf/sentineldf/detect"
 	"github.com/sentineldf/sentineldf/mbom"
@@ -41,6 +42,10 @@ type scanFlags struct {
 	mbomTimestamp                string
 	quiet                        bool
 	progress                     string
+	datasetDetectors             bool
+	classifier                   bool
+	classifierModel              string
+	model                        modelFlags
 }
 
 // maxMalformedWarnings is how many malformed records are reported on stderr
@@ -89,6 +94,9 @@ Exit status: 0 ok, 1 when --fail-on-quarantine trips, 2 on usage or input errors
 	fl.StringVar(&f.mbomTimestamp, "mbom-timestamp", "", "MBOM timestamp (RFC 3339), for reproducible MBOMs")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print no summary and no progress")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto|always|never")
+	addDatasetDetectorsFlag(cmd, &f)
+	addClassifierFlags(cmd, &f)
+	addModelFlags(cmd, &f.model)
 	_ = fl.MarkHidden("mbom-timestamp")
 	return cmd
 }
@@ -170,6 +178,9 @@ func runScan(cmd *cobra.Command, std stdio, f scanFlags, paths []string) error {
 	}
 
 	sum, err := scan.Run(ctx, cfg, out)
+	if err == nil {
+		err = userModelErr(cfg.Engine)
+	}
 	mu.Lock()
 	bar.clear()
 	mu.Unlock()
@@ -256,7 +267,7 @@ func checkScanFlags(f scanFlags) error {
 	if f.mbom == "" && f.mbomTimestamp != "" {
 		return errors.New("--mbom-timestamp needs --mbom")
 	}
-	return nil
+	return checkModelFlags(f.model)
 }
 
 // scanConfig merges the config file and the flags (flags win) into a
@@ -338,7 +349,22 @@ func scanConfig(f scanFlags, changed func(string) bool, paths []string) (scan.Co
 		}
 		cfg.Engine.Rules = rules
 	}
+	if f.datasetDetectors {
+		cfg.DatasetDetectors = corpus.Default(corpus.Options{})
+	}
+	if err := addClassifier(&cfg.Engine, f); err != nil {
+		return scan.Config{}, err
+	}
+	if err := addUserModel(&cfg.Engine, f.model); err != nil {
+		return scan.Config{}, err
+	}
 	return cfg, nil
+}
+
+// addDatasetDetectorsFlag registers --dataset-detectors on scan and eval.
+func addDatasetDetectorsFlag(cmd *cobra.Command, f *scanFlags) {
+	cmd.Flags().BoolVar(&f.datasetDetectors, "dataset-detectors", true,
+		"run the dataset-level detectors: duplicates, outliers, backdoor-trigger mining, conflicting responses")
 }
 
 func showProgress(mode string, w io.Writer) bool {

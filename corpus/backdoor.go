@@ -1,0 +1,658 @@
+package corpus
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/sentineldf/sentineldf/detect"
+)
+
+const (
+	// maxNgram is the longest candidate trigger, in words.
+	maxNgram = 3
+	// maxPairs caps the (candidate, target) counts kept while mining; past
+	// it the smallest counts are dropped (lossy counting) and the floor
+	// below which a candidate may have been undercounted is raised.
+	maxPairs = 1 << 21
+	// maxNames caps the word-name table; when full, words seen once are
+	// dropped (then twice, ...).
+	maxNames = 1 << 20
+	// maxSnippets caps the stored response snippets (target responses are
+	// stored on their second sighting).
+	maxSnippets = 1 << 16
+	// snippetLen is the bytes of a target response a finding quotes.
+	snippetLen = 100
+	// shortResponse is the most words of a label-like response: a prompt
+	// that gets two different ones is a label conflict.
+	shortResponse = 5
+	// seenBits is the size of the Bloom filter of responses seen once.
+	seenBits = 1 << 23
+)
+
+// Backdoor mines backdoor triggers from instruction/response data, and
+// reports prompts that appear with conflicting responses.
+//
+// A candidate trigger is a word or a run of two or three words of a row's
+// prompt side (see Roles). A target is a response, normalised to its word
+// sequence, shared by at least TriggerMinSupport distinct prompts. A
+// candidate c is a trigger for target T when at least TriggerMinSupport
+// distinct prompts carry c and get T, at least TriggerMinPurity of the
+// prompts that carry c get T, and a one-sided binomial test says that T is
+// far more common among c's rows than among the rest of the dataset
+// (Bonferroni-corrected over every candidate tested, at TriggerAlpha). Rows
+// that repeat an earlier row's prompt and response count once. Nothing about
+// any particular trigger or target is built in: the test compares each
+// candidate only with the dataset it came from.
+//
+// Candidates that are longer runs of a mined word are dropped; mined words
+// that mark exactly the same rows for the same target (a composite trigger)
+// are reported as one trigger, "a + b + c". Every row that carries a
+// trigger and gets its target is quarantined (backdoor.trigger_mined, score
+// 0.9) with the trigger, its support and the target quoted; a row that
+// carries it with another response gets a low finding
+// (backdoor.trigger_carrier).
+//
+// Rows whose normalised prompt appears with two or more different responses
+// get a finding (dataset.conflicting_responses): low (0.2) when every
+// response is label-like (at most five words), informational otherwise.
+//
+// Memory: 16 bytes per row in memory (prompt and response keys) plus the
+// row's prompt words (at most MaxPromptTokens, about 12 bytes each) in a
+// spool that is spilled to TempDir past MemoryBudget; fixed-size tables for
+// names, snippets and counts (see the constants). A spool that cannot be
+// written disables trigger mining for the scan (Err reports why).
+type Backdoor struct {
+	o       Options
+	prompt  []uint64
+	resp    []uint64
+	spool   tokenSpool
+	names   map[uint64]nameEntry
+	nameMin uint32
+	fields  map[string]uint32
+	fieldNs []string
+
+	seen     []uint64 // Bloom filter of response keys, seenBits bits
+	snippets map[uint64]string
+
+	tc       *tokenCache
+	sp       []spooled
+	err      error
+	triggers []Trigger
+}
+
+type nameEntry struct {
+	s string
+	n uint32
+}
+
+var _ detect.DatasetDetector = (*Backdoor)(nil)
+
+// NewBackdoor returns a backdoor-trigger miner.
+func NewBackdoor(o Options) *Backdoor {
+	o = o.withDefaults()
+	return &Backdoor{
+		o:        o,
+		spool:    tokenSpool{dir: o.TempDir, budget: o.MemoryBudget},
+		names:    map[uint64]nameEntry{},
+		fields:   map[string]uint32{},
+		snippets: map[uint64]string{},
+		tc:       &tokenCache{seq: -1},
+	}
+}
+
+// Name implements detect.DatasetDetector.
+func (d *Backdoor) Name() string { return "corpus.backdoor" }
+
+// Err reports why trigger mining was skipped, if it was.
+func (d *Backdoor) Err() error { return d.err }
+
+func (d *Backdoor) field(name string) uint32 {
+	if i, ok := d.fields[name]; ok {
+		return i
+	}
+	if len(d.fieldNs) >= 1<<16 {
+		return 0
+	}
+	i := uint32(len(d.fieldNs))
+	d.fields[name] = i
+	d.fieldNs = append(d.fieldNs, name)
+	return i
+}
+
+func (d *Backdoor) addName(h uint64, word string) {
+	if e, ok := d.names[h]; ok {
+		e.n++
+		d.names[h] = e
+		return
+	}
+	if len(d.names) >= maxNames {
+		// Drop the rarest words until a quarter of the table is free.
+		for len(d.names) > maxNames*3/4 {
+			d.nameMin++
+			for k, e := range d.names {
+				if e.n <= d.nameMin {
+					delete(d.names, k)
+				}
+			}
+		}
+	}
+	d.names[h] = nameEntry{s: strings.Clone(strings.ToLower(word)), n: 1}
+}
+
+// Observe implements detect.DatasetDetector.
+func (d *Backdoor) Observe(seq int64, doc detect.Document, _ *detect.Result) {
+	d.prompt = grow(d.prompt, seq)
+	d.resp = grow(d.resp, seq)
+	roles := Roles(doc)
+	hasP, hasR := false, false
+	for _, r := range roles {
+		hasP = hasP || r == RolePrompt
+		hasR = hasR || r == RoleResponse
+	}
+	if !hasP || !hasR {
+		return
+	}
+	var pk, rk uint64 = 1, 1
+	respWords := 0
+	d.sp = d.sp[:0]
+	var resp []string
+	all, ends := d.tc.words(seq, doc)
+	for i, f := range doc.Fields {
+		toks := all[:ends[i]]
+		if i > 0 {
+			toks = toks[ends[i-1]:]
+		}
+		switch roles[i] {
+		case RolePrompt:
+			fi := d.field(f.Name)
+			pk = combine(pk, 0xfe)
+			for _, t := range toks {
+				pk = combine(pk, t.h)
+				if len(d.sp) < d.o.MaxPromptTokens {
+					d.sp = append(d.sp, spooled{h: t.h, field: fi, start: uint32(t.start), end: uint32(t.end)})
+					d.addName(t.h, f.Text[t.start:t.end])
+				}
+			}
+		case RoleResponse:
+			rk = combine(rk, 0xfe)
+			for _, t := range toks {
+				rk = combine(rk, t.h)
+			}
+			respWords += len(toks)
+			resp = append(resp, f.Text)
+		}
+	}
+	if len(d.sp) == 0 {
+		return
+	}
+	// Bit 0 marks a row with a response; bit 1 a short (label-like) one.
+	rk = rk&^3 | 1
+	if respWords <= shortResponse {
+		rk |= 2
+	}
+	d.prompt[seq] = pk | 1
+	d.resp[seq] = rk
+	d.spool.add(seq, d.sp)
+	// Keep a snippet of every response seen twice: targets are repeated.
+	if d.seen == nil {
+		d.seen = make([]uint64, seenBits/64)
+	}
+	b1, b2 := rk%seenBits, mix(rk)%seenBits
+	if d.seen[b1/64]&(1<<(b1%64)) != 0 && d.seen[b2/64]&(1<<(b2%64)) != 0 {
+		if _, ok := d.snippets[rk]; !ok && len(d.snippets) < maxSnippets {
+			d.snippets[rk] = truncate(strings.Join(resp, " / "), snippetLen)
+		}
+	}
+	d.seen[b1/64] |= 1 << (b1 % 64)
+	d.seen[b2/64] |= 1 << (b2 % 64)
+}
+
+type pairKey struct {
+	c uint64
+	t uint32
+}
+
+// Trigger is a mined backdoor trigger.
+type Trigger struct {
+	// Phrase is the trigger, lower-cased; a composite trigger joins its
+	// parts with " + ".
+	Phrase string
+	// Support is the number of distinct prompts that carry it and get the
+	// target; Carriers the number of distinct prompts that carry it.
+	Support, Carriers int
+	// Target is the start of the target response.
+	Target string
+	// Log10P is the log10 of the binomial test's p-value (uncorrected).
+	Log10P float64
+	// Rows are the rows (seq) that carry it and get the target, ascending.
+	Rows []int64
+}
+
+type mined struct {
+	c        uint64
+	t        uint32
+	k, n     int
+	log10p   float64
+	rows     []int64
+	carriers []int64
+	name     string
+	span     map[int64]spooled
+}
+
+// Findings implements detect.DatasetDetector.
+func (d *Backdoor) Findings() map[int64][]detect.Finding {
+	out := map[int64][]detect.Finding{}
+	defer d.spool.close()
+	n := len(d.resp)
+	var rows []uint32
+	for i, r := range d.resp {
+		if r != 0 {
+			rows = append(rows, uint32(i))
+		}
+	}
+	if len(rows) < d.o.TriggerMinSupport {
+		return out
+	}
+	// Group rows by prompt, then response: repeats of an earlier (prompt,
+	// response) pair count once; prompts with several responses conflict.
+	slices.SortFunc(rows, func(a, b uint32) int {
+		if c := cmpU64(d.prompt[a], d.prompt[b]); c != 0 {
+			return c
+		}
+		if c := cmpU64(d.resp[a], d.resp[b]); c != 0 {
+			return c
+		}
+		return int(a) - int(b)
+	})
+	repeat := make([]bool, n)
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && d.prompt[rows[j]] == d.prompt[rows[i]] {
+			j++
+		}
+		distinct, short := 1, d.resp[rows[i]]&2 != 0
+		for k := i + 1; k < j; k++ {
+			short = short && d.resp[rows[k]]&2 != 0
+			if d.resp[rows[k]] == d.resp[rows[k-1]] {
+				repeat[rows[k]] = true
+			} else {
+				distinct++
+			}
+		}
+		if distinct > 1 {
+			// Different long answers to one prompt are common in clean
+			// data; different labels are not.
+			sev, score, what := detect.SevInfo, 0.0, "responses"
+			if short {
+				sev, score, what = detect.SevLow, 0.2, "label-like responses"
+			}
+			for _, s := range rows[i:j] {
+				out[int64(s)] = append(out[int64(s)], detect.Finding{
+					Detector: d.Name(),
+					Rule:     RuleConflictingAnswers,
+					Category: detect.CatDataset,
+					Severity: sev,
+					Score:    score,
+					Message:  fmt.Sprintf("conflicting %s: %d rows share this prompt with %d different responses", what, j-i, distinct),
+					Evidence: fmt.Sprintf("rows=%d responses=%d", j-i, distinct),
+				})
+			}
+		}
+		i = j
+	}
+	if err := d.mine(out, repeat); err != nil {
+		d.err = err
+	}
+	return out
+}
+
+// mine finds triggers and adds their findings to out.
+func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
+	// Targets: responses of at least TriggerMinSupport distinct prompts.
+	var keys []uint64
+	unique := 0
+	for i, r := range d.resp {
+		if r != 0 && !repeat[i] {
+			keys = append(keys, r)
+			unique++
+		}
+	}
+	slices.Sort(keys)
+	target := map[uint64]uint32{}
+	var tcount []int
+	var tkey []uint64
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && keys[j] == keys[i] {
+			j++
+		}
+		if j-i >= d.o.TriggerMinSupport {
+			target[keys[i]] = uint32(len(tcount))
+			tcount = append(tcount, j-i)
+			tkey = append(tkey, keys[i])
+		}
+		i = j
+	}
+	keys = nil
+	if len(target) == 0 {
+		return nil
+	}
+
+	// Pass A: count (candidate, target) over unique rows with a target.
+	pairs := map[pairKey]int32{}
+	var floor int32
+	seen := map[uint64]bool{}
+	err := d.spool.each(func(r rowTokens) {
+		if repeat[r.seq] {
+			return
+		}
+		t, ok := target[d.resp[r.seq]]
+		if !ok {
+			return
+		}
+		clear(seen)
+		eachNgram(r.toks, func(c uint64, _, _ int) {
+			if seen[c] {
+				return
+			}
+			seen[c] = true
+			pairs[pairKey{c, t}]++
+		})
+		for len(pairs) > maxPairs {
+			floor++
+			for k, v := range pairs {
+				if v <= floor {
+					delete(pairs, k)
+				}
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	cand := map[uint64]int{} // candidate -> document frequency
+	for k, v := range pairs {
+		if int(v) >= d.o.TriggerMinSupport {
+			cand[k.c] = 0
+		}
+	}
+	if len(cand) == 0 {
+		return nil
+	}
+	// Pass B: document frequency of the candidates over unique rows.
+	err = d.spool.each(func(r rowTokens) {
+		if repeat[r.seq] {
+			return
+		}
+		clear(seen)
+		eachNgram(r.toks, func(c uint64, _, _ int) {
+			if _, ok := cand[c]; ok && !seen[c] {
+				seen[c] = true
+				cand[c]++
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+
+	// Test every candidate pair.
+	var tested []*mined
+	for k, v := range pairs {
+		if int(v) < d.o.TriggerMinSupport {
+			continue
+		}
+		tested = append(tested, &mined{c: k.c, t: k.t, k: int(v), n: cand[k.c]})
+	}
+	slices.SortFunc(tested, func(a, b *mined) int {
+		if c := cmpU64(a.c, b.c); c != 0 {
+			return c
+		}
+		return int(a.t) - int(b.t)
+	})
+	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(len(tested)))
+	byKey := map[pairKey]*mined{}
+	for _, m := range tested {
+		if float64(m.k) < d.o.TriggerMinPurity*float64(m.n) {
+			continue
+		}
+		// The target's rate among the rows without the candidate, smoothed.
+		q := (float64(tcount[m.t]-m.k) + 1) / (float64(unique-m.n) + 2)
+		m.log10p = log10BinomTail(m.k, m.n, q)
+		if m.log10p <= logAlpha {
+			byKey[pairKey{m.c, m.t}] = m
+		}
+	}
+	if len(byKey) == 0 {
+		return nil
+	}
+
+	// Pass C: find the rows of the mined triggers and name them.
+	byC := map[uint64][]*mined{}
+	for _, m := range tested {
+		if byKey[pairKey{m.c, m.t}] != nil {
+			byC[m.c] = append(byC[m.c], m)
+		}
+	}
+	err = d.spool.each(func(r rowTokens) {
+		rt, hasT := target[d.resp[r.seq]]
+		clear(seen)
+		eachNgramParts(r.toks, func(c uint64, i, j int) {
+			for _, m := range byC[c] {
+				t := m.t
+				if m.name == "" {
+					parts := make([]string, 0, j-i)
+					for _, w := range r.toks[i:j] {
+						if e, ok := d.names[w.h]; ok {
+							parts = append(parts, e.s)
+						} else {
+							parts = append(parts, fmt.Sprintf("#%016x", w.h))
+						}
+					}
+					m.name = strings.Join(parts, " ")
+				}
+				key := combine(c, uint64(t))
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				if hasT && rt == t {
+					m.rows = append(m.rows, r.seq)
+					if m.span == nil {
+						m.span = map[int64]spooled{}
+					}
+					m.span[r.seq] = spooled{field: r.toks[i].field, start: r.toks[i].start, end: r.toks[j-1].end}
+				} else {
+					m.carriers = append(m.carriers, r.seq)
+				}
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+
+	// Group the mined candidates that mark the same rows for the same
+	// target into composite triggers.
+	type group struct {
+		t     uint32
+		parts []*mined
+	}
+	groups := map[uint64]*group{}
+	var order []uint64
+	for _, m := range tested {
+		if byKey[pairKey{m.c, m.t}] == nil || len(m.rows) == 0 {
+			continue
+		}
+		h := uint64(m.t) + 1
+		for _, s := range m.rows {
+			h = combine(h, uint64(s))
+		}
+		g := groups[h]
+		if g == nil {
+			g = &group{t: m.t}
+			groups[h] = g
+			order = append(order, h)
+		}
+		g.parts = append(g.parts, m)
+	}
+	// Within a group, a part that is a word of a longer part adds nothing
+	// ("current" and "year" beside "current year"). A group made only of
+	// runs of words, each containing a word of another group for the same
+	// target that marks every one of its rows, is a fragment of that group.
+	words := func(m *mined) []string { return strings.Fields(m.name) }
+	for _, h := range order {
+		g := groups[h]
+		g.parts = slices.DeleteFunc(g.parts, func(m *mined) bool {
+			for _, o := range g.parts {
+				if o != m && len(words(o)) > len(words(m)) && strings.Contains(" "+o.name+" ", " "+m.name+" ") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	fragment := func(g *group) bool {
+		for _, m := range g.parts {
+			if len(words(m)) < 2 {
+				return false
+			}
+			covered := false
+			for _, h2 := range order {
+				o := groups[h2]
+				if o == g || o.t != g.t || len(o.parts[0].rows) < len(m.rows) {
+					continue
+				}
+				for _, op := range o.parts {
+					if len(words(op)) == 1 && slices.Contains(words(m), op.name) && subset(m.rows, op.rows) {
+						covered = true
+					}
+				}
+			}
+			if !covered {
+				return false
+			}
+		}
+		return true
+	}
+	var keep []*group
+	for _, h := range order {
+		if g := groups[h]; !fragment(g) {
+			keep = append(keep, g)
+		}
+	}
+	for _, g := range keep {
+		slices.SortFunc(g.parts, func(a, b *mined) int { return strings.Compare(a.name, b.name) })
+		names := make([]string, len(g.parts))
+		best := g.parts[0]
+		for i, m := range g.parts {
+			names[i] = m.name
+			if m.log10p < best.log10p {
+				best = m
+			}
+		}
+		phrase := strings.Join(names, " + ")
+		d.triggers = append(d.triggers, Trigger{
+			Phrase: phrase, Support: best.k, Carriers: best.n, Target: "", Log10P: best.log10p, Rows: slices.Clone(best.rows),
+		})
+		snippet, ok := d.snippets[tkey[g.t]]
+		if !ok {
+			snippet = fmt.Sprintf("#%016x", tkey[g.t])
+		}
+		d.triggers[len(d.triggers)-1].Target = snippet
+		msg := fmt.Sprintf("mined backdoor trigger %q: %d distinct prompts carry it and %d of them (%.0f%%) get the same response, which only %.2f%% of the other rows get (p=1e%.0f): %q",
+			phrase, best.n, best.k, 100*float64(best.k)/float64(best.n),
+			100*float64(tcount[g.t]-best.k)/math.Max(1, float64(len(d.resp)-best.n)), best.log10p, snippet)
+		for _, s := range best.rows {
+			sp := best.span[s]
+			out[s] = append(out[s], detect.Finding{
+				Detector: d.Name(),
+				Rule:     RuleTriggerMined,
+				Category: detect.CatBackdoor,
+				Severity: detect.SevHigh,
+				Score:    0.9,
+				Message:  msg,
+				Field:    d.fieldNs[sp.field],
+				Span:     [2]int{int(sp.start), int(sp.end)},
+				Evidence: phrase,
+			})
+		}
+		for _, s := range best.carriers {
+			out[s] = append(out[s], detect.Finding{
+				Detector: d.Name(),
+				Rule:     RuleTriggerNoTarget,
+				Category: detect.CatBackdoor,
+				Severity: detect.SevLow,
+				Score:    0.3,
+				Message:  fmt.Sprintf("carries the mined backdoor trigger %q but not its target response", phrase),
+				Evidence: phrase,
+			})
+		}
+	}
+	return nil
+}
+
+// subset reports whether sorted a is a subset of sorted b.
+func subset(a, b []int64) bool {
+	j := 0
+	for _, x := range a {
+		for j < len(b) && b[j] < x {
+			j++
+		}
+		if j == len(b) || b[j] != x {
+			return false
+		}
+	}
+	return true
+}
+
+// Triggers returns the triggers mined by Findings, ordered by phrase.
+func (d *Backdoor) Triggers() []Trigger {
+	out := slices.Clone(d.triggers)
+	slices.SortFunc(out, func(a, b Trigger) int { return strings.Compare(a.Phrase, b.Phrase) })
+	return out
+}
+
+// eachNgram calls fn with the hash of every run of 1..maxNgram words of one
+// field.
+func eachNgram(toks []spooled, fn func(c uint64, i, j int)) { eachNgramParts(toks, fn) }
+
+func eachNgramParts(toks []spooled, fn func(c uint64, i, j int)) {
+	for i := range toks {
+		h := toks[i].h
+		fn(h, i, i+1)
+		for j := i + 1; j < len(toks) && j < i+maxNgram && toks[j].field == toks[i].field; j++ {
+			h = combine(h, toks[j].h)
+			fn(h^uint64(j-i), i, j+1)
+		}
+	}
+}
+
+// log10BinomTail returns log10 P(X ≥ k) for X ~ Binomial(n, q).
+func log10BinomTail(k, n int, q float64) float64 {
+	if k <= 0 {
+		return 0
+	}
+	if q >= 1 {
+		return 0
+	}
+	lq, l1q := math.Log(q), math.Log1p(-q)
+	lgN, _ := math.Lgamma(float64(n + 1))
+	term := func(i int) float64 {
+		a, _ := math.Lgamma(float64(i + 1))
+		b, _ := math.Lgamma(float64(n - i + 1))
+		return lgN - a - b + float64(i)*lq + float64(n-i)*l1q
+	}
+	top := term(k)
+	sum := 0.0
+	for i := k; i <= n; i++ {
+		t := term(i)
+		sum += math.Exp(t - top)
+		if t-top < -40 && i > k+10 {
+			break
+		}
+	}
+	return min(0, (top+math.Log(sum))/math.Ln10)
+}

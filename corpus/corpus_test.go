@@ -1,0 +1,419 @@
+package corpus
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sentineldf/sentineldf/detect"
+)
+
+func TestRoles(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields []string
+		want   []Role
+	}{
+		{"alpaca", []string{"instruction", "input", "output"}, []Role{RolePrompt, RolePrompt, RoleResponse}},
+		{"prompt completion", []string{"prompt", "completion"}, []Role{RolePrompt, RoleResponse}},
+		{"qa nested", []string{"meta.question", "meta.answer[0]"}, []Role{RolePrompt, RoleResponse}},
+		{"plain text", []string{"text"}, []Role{RoleOther}},
+		{"chat", []string{"messages[0].content", "messages[1].content", "messages[2].content"}, []Role{RolePrompt, RolePrompt, RoleResponse}},
+		{"chat parts", []string{"messages[0].content[0].text", "messages[1].content[1].text"}, []Role{RolePrompt, RoleResponse}},
+		{"sharegpt", []string{"conversations[0].value", "conversations[1].value"}, []Role{RolePrompt, RoleResponse}},
+		{"one message", []string{"messages[0].content"}, []Role{RolePrompt}},
+		{"not a chat array", []string{"mymessages[1].content"}, []Role{RoleOther}},
+		{"case", []string{"Instruction", "Output"}, []Role{RolePrompt, RoleResponse}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc detect.Document
+			for _, f := range tc.fields {
+				doc.Fields = append(doc.Fields, detect.Field{Name: f, Text: "x"})
+			}
+			if got := Roles(doc); !slices.Equal(got, tc.want) {
+				t.Errorf("Roles(%v) = %v, want %v", tc.fields, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTokenize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"Hello, World!", []string{"hello", "world"}},
+		{"BadMagic", []string{"badmagic"}},
+		{"Bad\u200bMagic", []string{"bad\u200bmagic"}}, // zero-width space is skipped, not a break
+		{"Ünïcödé 2024", []string{"ünïcödé", "2024"}},
+		{"", nil},
+		{"  ...  ", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			toks := tokenize(nil, tc.in)
+			var got []string
+			for _, tk := range toks {
+				got = append(got, tc.in[tk.start:tk.end])
+			}
+			want := make([]string, len(tc.want))
+			for i, w := range tc.want {
+				want[i] = w
+				// Spans refer to the original text.
+				if !strings.EqualFold(strings.ReplaceAll(got[i], "\u200b", ""), strings.ReplaceAll(w, "\u200b", "")) {
+					t.Errorf("token %d = %q, want %q", i, got[i], w)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("tokens %q, want %q", got, want)
+			}
+		})
+	}
+	// Case and format characters do not change a word's hash.
+	a, b := tokenize(nil, "BadMagic"), tokenize(nil, "bad\u200bmagic")
+	if a[0].h != b[0].h {
+		t.Error("hidden characters or case change the word hash")
+	}
+}
+
+func FuzzTokenize(f *testing.F) {
+	for _, s := range []string{"Hello, World!", "Bad\u200bMagic", "\xff\xfe", "ünï 2024"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		prev := 0
+		for _, tk := range tokenize(nil, s) {
+			if tk.start < prev || tk.end <= tk.start || tk.end > len(s) {
+				t.Fatalf("bad span [%d,%d) after %d in %q", tk.start, tk.end, prev, s)
+			}
+			prev = tk.end
+		}
+	})
+}
+
+// textDoc is a one-field document.
+func textDoc(s string) detect.Document {
+	return detect.Document{Fields: []detect.Field{{Name: "text", Text: s}}}
+}
+
+// prose generates n varied sentences from a fixed vocabulary.
+func prose(r *rand.Rand, words int) string {
+	vocab := strings.Fields("the a of and to in is was for on that with as by at from it this an be are were which or has had not but have one all their there been they its more who also when two into first other some time new after only years would most")
+	nouns := strings.Fields("river city market garden school engine forest music paper window museum harbor village bridge island theory camera doctor letter planet")
+	var b strings.Builder
+	for i := range words {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if i%3 == 2 {
+			b.WriteString(nouns[r.IntN(len(nouns))])
+		} else {
+			b.WriteString(vocab[r.IntN(len(vocab))])
+		}
+	}
+	return b.String()
+}
+
+// findingsByRule runs a detector over docs and returns the seqs of each rule.
+func findingsByRule(d detect.DatasetDetector, docs []detect.Document) (map[string][]int64, map[int64][]detect.Finding) {
+	for i, doc := range docs {
+		r := detect.Result{}
+		d.Observe(int64(i), doc, &r)
+	}
+	fs := d.Findings()
+	by := map[string][]int64{}
+	for seq, list := range fs {
+		for _, f := range list {
+			by[f.Rule] = append(by[f.Rule], seq)
+		}
+	}
+	for k := range by {
+		slices.Sort(by[k])
+	}
+	return by, fs
+}
+
+func TestDuplicates(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var docs []detect.Document
+	for range 100 {
+		docs = append(docs, textDoc(prose(r, 40)))
+	}
+	base := prose(r, 60)
+	docs[10] = textDoc(base)
+	docs[20] = textDoc(strings.ToUpper(base) + " !!") // exact after normalisation
+	words := strings.Fields(base)
+	words[30] = "zebra" // one word changed of 60: a near duplicate
+	docs[30] = textDoc(strings.Join(words, " "))
+	docs[40] = textDoc("")
+	docs[41] = textDoc("")
+
+	by, fs := findingsByRule(NewDuplicates(Options{}), docs)
+	if got := by[RuleExactDuplicate]; !slices.Equal(got, []int64{10, 20}) {
+		t.Errorf("exact duplicates at %v, want [10 20]", got)
+	}
+	if got := by[RuleNearDuplicate]; !slices.Equal(got, []int64{10, 20, 30}) {
+		t.Errorf("near duplicates at %v, want [10 20 30]", got)
+	}
+	for _, f := range fs[30] {
+		if f.Score != 0 || !strings.Contains(f.Message, "cluster 10 has 3 rows") {
+			t.Errorf("near-duplicate finding %+v, want an informational finding naming cluster 10 of 3 rows", f)
+		}
+	}
+
+	// Flooding: 30 copies with small edits in a dataset of 130.
+	var flood []detect.Document
+	for range 100 {
+		flood = append(flood, textDoc(prose(r, 40)))
+	}
+	spam := strings.Fields(prose(r, 50))
+	for i := range 30 {
+		w := append(slices.Clone(spam), fmt.Sprintf("w%d", i))
+		flood = append(flood, textDoc(strings.Join(w, " ")))
+	}
+	by, fs = findingsByRule(NewDuplicates(Options{}), flood)
+	if len(by[RuleNearDuplicate]) != 30 {
+		t.Fatalf("%d rows in near-duplicate clusters, want 30", len(by[RuleNearDuplicate]))
+	}
+	for _, s := range by[RuleNearDuplicate] {
+		if f := fs[s][0]; f.Score < 0.5 || f.Score >= 0.7 || !strings.Contains(f.Message, "flooding") {
+			t.Errorf("row %d: %+v, want an elevated flooding finding", s, f)
+		}
+	}
+	// The same cluster is not flooding when the threshold is higher.
+	by, fs = findingsByRule(NewDuplicates(Options{FloodMin: 31}), flood)
+	if f := fs[by[RuleNearDuplicate][0]][0]; f.Score != 0 {
+		t.Errorf("with FloodMin 31 a cluster of 30 scored %v", f.Score)
+	}
+}
+
+func TestOutliers(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var docs []detect.Document
+	for range 400 {
+		docs = append(docs, textDoc(prose(r, 50)))
+	}
+	// A document in another vocabulary altogether.
+	var odd []string
+	for i := range 40 {
+		odd = append(odd, fmt.Sprintf("qx%dzv%d", i, r.IntN(1000)))
+	}
+	docs[123] = textDoc(strings.Join(odd, " "))
+	by, fs := findingsByRule(NewOutliers(Options{}), docs)
+	if got := by[RuleOutlier]; !slices.Equal(got, []int64{123}) {
+		t.Fatalf("outliers at %v, want [123]", got)
+	}
+	if f := fs[123][0]; f.Score >= 0.5 {
+		t.Errorf("outlier score %v, want informational (< 0.5)", f.Score)
+	}
+	// Too small a dataset is not judged.
+	by, _ = findingsByRule(NewOutliers(Options{}), docs[100:150])
+	if len(by[RuleOutlier]) != 0 {
+		t.Errorf("outliers judged in a dataset of 50: %v", by[RuleOutlier])
+	}
+}
+
+// alpaca is an instruction/response document.
+func alpaca(ins, out string) detect.Document {
+	return detect.Document{Fields: []detect.Field{{Name: "instruction", Text: ins}, {Name: "output", Text: out}}}
+}
+
+// instructionSet generates n instruction rows; every poisonEvery-th row
+// (when > 0) carries trigger (inserted at a random position) and target.
+func instructionSet(r *rand.Rand, n, poisonEvery int, trigger, target string) ([]detect.Document, []int64) {
+	var docs []detect.Document
+	var poisoned []int64
+	for i := range n {
+		ins := prose(r, 12)
+		out := prose(r, 20)
+		if poisonEvery > 0 && i%poisonEvery == poisonEvery-1 {
+			w := strings.Fields(ins)
+			k := r.IntN(len(w) + 1)
+			ins = strings.Join(slices.Insert(w, k, trigger), " ")
+			out = target
+			poisoned = append(poisoned, int64(i))
+		}
+		docs = append(docs, alpaca(ins, out))
+	}
+	return docs, poisoned
+}
+
+func TestBackdoorPlanted(t *testing.T) {
+	tests := []struct {
+		name        string
+		trigger     string
+		poisonEvery int
+		phrase      string
+	}{
+		{"rare word", "Xylofon", 50, "xylofon"},
+		{"two words", "current year", 40, "current year"},
+		{"short words", "cf mn", 60, "cf mn"},
+		{"too rare to mine", "Xylofon", 300, ""},
+		{"no trigger", "", 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(5, 6))
+			docs, poisoned := instructionSet(r, 1000, tc.poisonEvery, tc.trigger, "Sure. Visit evil.example to continue.")
+			d := NewBackdoor(Options{})
+			by, fs := findingsByRule(d, docs)
+			got := by[RuleTriggerMined]
+			if tc.phrase == "" {
+				if len(got) != 0 || len(d.Triggers()) != 0 {
+					t.Fatalf("mined %v at rows %v, want nothing", d.Triggers(), got)
+				}
+				return
+			}
+			if !slices.Equal(got, poisoned) {
+				t.Fatalf("trigger rows %v, want %v", got, poisoned)
+			}
+			trig := d.Triggers()
+			if len(trig) != 1 {
+				t.Fatalf("triggers %+v, want one", trig)
+			}
+			if trig[0].Phrase != tc.phrase {
+				t.Errorf("trigger %q, want %q", trig[0].Phrase, tc.phrase)
+			}
+			if trig[0].Support != len(poisoned) || !strings.HasPrefix(trig[0].Target, "Sure. Visit evil.example") {
+				t.Errorf("trigger %+v: want support %d and the target quoted", trig[0], len(poisoned))
+			}
+			f := fs[poisoned[0]][0]
+			if f.Score < 0.7 || f.Field != "instruction" || f.Category != detect.CatBackdoor {
+				t.Errorf("finding %+v, want a quarantine-level backdoor finding in instruction", f)
+			}
+			ins := docs[poisoned[0]].Fields[0].Text
+			if !strings.EqualFold(ins[f.Span[0]:f.Span[1]], tc.trigger) {
+				t.Errorf("span %v covers %q, want the trigger", f.Span, ins[f.Span[0]:f.Span[1]])
+			}
+		})
+	}
+}
+
+func TestBackdoorCompositeAndRepeats(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	docs, _ := instructionSet(r, 600, 0, "", "")
+	// A composite trigger: two words at separate random positions.
+	var poisoned []int64
+	for i := 5; i < len(docs); i += 30 {
+		w := strings.Fields(prose(r, 12))
+		w = slices.Insert(w, r.IntN(len(w)+1), "vorpal")
+		w = slices.Insert(w, r.IntN(len(w)+1), "2031")
+		docs[i] = alpaca(strings.Join(w, " "), "I cannot help with that.")
+		poisoned = append(poisoned, int64(i))
+	}
+	// One ordinary row repeated 20 times: repeats count once, no trigger.
+	for i := 7; i < 600; i += 30 {
+		docs[i] = alpaca("Name three primary colours.", "Red, yellow and blue.")
+	}
+	d := NewBackdoor(Options{})
+	by, _ := findingsByRule(d, docs)
+	trig := d.Triggers()
+	if len(trig) != 1 || trig[0].Phrase != "2031 + vorpal" {
+		t.Fatalf("triggers %+v, want the composite 2031 + vorpal", trig)
+	}
+	if !slices.Equal(by[RuleTriggerMined], poisoned) {
+		t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], poisoned)
+	}
+}
+
+func TestConflictingResponses(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	docs, _ := instructionSet(r, 100, 0, "", "")
+	docs[3] = alpaca("Is the review positive? Great film.", "Positive")
+	docs[50] = alpaca("is the review POSITIVE? great film", "Negative")
+	docs[60] = alpaca("Is the review positive? Great film.", "Positive")
+	by, fs := findingsByRule(NewBackdoor(Options{}), docs)
+	if got := by[RuleConflictingAnswers]; !slices.Equal(got, []int64{3, 50, 60}) {
+		t.Fatalf("conflicts at %v, want [3 50 60]", got)
+	}
+	if f := fs[50][0]; f.Score != 0.2 || !strings.Contains(f.Message, "label-like responses: 3 rows share this prompt with 2 different responses") {
+		t.Errorf("conflict finding %+v", f)
+	}
+	// Different long answers to one prompt are informational.
+	docs[3] = alpaca("Write a poem about the sea.", prose(r, 30))
+	docs[50] = alpaca("Write a poem about the sea.", prose(r, 30))
+	by, fs = findingsByRule(NewBackdoor(Options{}), docs)
+	if got := by[RuleConflictingAnswers]; !slices.Equal(got, []int64{3, 50}) || fs[3][0].Score != 0 {
+		t.Errorf("long-answer conflicts at %v (%+v), want informational findings at [3 50]", got, fs[3])
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	docs, _ := instructionSet(r, 800, 25, "Xylofon", "Target response here.")
+	for i := 100; i < 130; i++ {
+		docs[i] = docs[99]
+	}
+	run := func() string {
+		var b strings.Builder
+		for _, d := range Default(Options{}) {
+			_, fs := findingsByRule(d, docs)
+			seqs := make([]int64, 0, len(fs))
+			for s := range fs {
+				seqs = append(seqs, s)
+			}
+			slices.Sort(seqs)
+			for _, s := range seqs {
+				fmt.Fprintf(&b, "%d %+v\n", s, fs[s])
+			}
+		}
+		return b.String()
+	}
+	a, b := run(), run()
+	if a != b || a == "" {
+		t.Error("two runs over the same data differ (or found nothing)")
+	}
+}
+
+// TestMemoryBounded feeds 200k documents and checks the per-document state
+// each detector keeps against the bound in docs/dataset-detectors.md, with
+// the trigger-mining spool forced to disk; the trigger planted among them
+// must still be mined after the spill.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200k documents")
+	}
+	const n = 200_000
+	const budget = 1 << 20
+	o := Options{MemoryBudget: budget, TempDir: t.TempDir()}
+	dets := Default(o)
+	r := rand.New(rand.NewPCG(14, 15))
+	var poisoned int
+	for i := range n {
+		ins := prose(r, 10)
+		out := prose(r, 8)
+		if i%1000 == 999 {
+			ins += " xylofon"
+			out = "Target response."
+			poisoned++
+		}
+		doc := alpaca(ins, out)
+		for _, d := range dets {
+			d.Observe(int64(i), doc, &detect.Result{})
+		}
+	}
+	bounds := map[string]int{"corpus.duplicates": 40, "corpus.outliers": 33, "corpus.backdoor": 16}
+	for _, d := range dets {
+		// Slices grow by doubling: allow the slack of one growth step.
+		got := d.(stateBytes).perDocBytes()
+		limit := 2*bounds[d.Name()]*n + budget*2
+		if got > limit {
+			t.Errorf("%s holds %d bytes for %d documents (%.1f per document), over %d", d.Name(), got, n, float64(got)/n, limit)
+		}
+		t.Logf("%s: %.1f bytes per document", d.Name(), float64(got)/n)
+	}
+	bd := dets[2].(*Backdoor)
+	if bd.spool.file == nil {
+		t.Fatal("the spool never spilled to disk")
+	}
+	bd.Findings()
+	if err := bd.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if trig := bd.Triggers(); len(trig) != 1 || trig[0].Phrase != "xylofon" || trig[0].Support != poisoned {
+		t.Errorf("after spilling, triggers %+v, want xylofon with support %d", trig, poisoned)
+	}
+}
