@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -71,11 +72,23 @@ func (d adversarialDetector) Detect(t *Text, emit func(Finding)) {
 	if d.lm == nil {
 		return
 	}
+	if !advMaySalad(t.Orig) {
+		return
+	}
+	buf := advTokenPool.Get().(*[]advToken)
+	toks, _ := advTokens(t.Orig, (*buf)[:0], true)
+	if cap(toks) <= 1<<16 { // very long texts do not pin their tokens
+		*buf = toks
+		defer advTokenPool.Put(buf)
+	}
+	if !advMayFlag(d.lm, t.Orig, toks) {
+		return
+	}
 	c := d.lm.calib
 	var best advWindowStat
 	var region [2]int
 	found := false
-	scanAdversarial(d.lm, t.Orig, false, func(w advWindowStat) {
+	advWindows(d.lm, t.Orig, toks, false, func(w advWindowStat) {
 		if !w.flagged(c) {
 			return
 		}
@@ -117,6 +130,9 @@ func (d adversarialDetector) emit(t *Text, span [2]int, w advWindowStat, emit fu
 	})
 }
 
+// advTokenPool holds token slices for texts that pass the screen.
+var advTokenPool = sync.Pool{New: func() any { return new([]advToken) }}
+
 // advScore maps how far a window clears the thresholds to a finding score.
 // A window just over every threshold scores 0.55 (elevated); one well past
 // them scores up to advMaxScore.
@@ -142,8 +158,13 @@ func (w advWindowStat) salad() float64 { return float64(w.odd) / float64(w.token
 func (w advWindowStat) score() float64 { return w.mean + advSaladWeight*w.salad() }
 
 func (w advWindowStat) flagged(c AdversarialCalibration) bool {
-	return w.score() >= float64(c.Abs) && w.mean >= float64(c.Mean) &&
-		w.mean-w.base >= float64(c.Rel) && w.salad() >= float64(c.Salad)
+	return w.clears(c) && w.mean-w.base >= float64(c.Rel)
+}
+
+// clears reports whether the window clears the thresholds that do not
+// depend on the document's baseline.
+func (w advWindowStat) clears(c AdversarialCalibration) bool {
+	return w.score() >= float64(c.Abs) && w.mean >= float64(c.Mean) && w.salad() >= float64(c.Salad)
 }
 
 // margin sums, in bits per symbol, how far the window is past the cost
@@ -476,6 +497,12 @@ func scanAdversarial(m *CharLM, s string, all bool, fn func(advWindowStat)) {
 		return
 	}
 	toks, _ := advTokens(s, nil, true)
+	advWindows(m, s, toks, all, fn)
+}
+
+// advWindows calls fn for the windows of toks, the tokens of s, that
+// scanAdversarial describes.
+func advWindows(m *CharLM, s string, toks []advToken, all bool, fn func(advWindowStat)) {
 	if len(toks) == 0 {
 		return
 	}
@@ -511,35 +538,161 @@ func scanAdversarial(m *CharLM, s string, all bool, fn func(advWindowStat)) {
 	}
 	n := min(advWindow, len(toks))
 	for lo := 0; lo+n <= len(toks); lo++ {
-		w := advWindowStat{start: toks[lo].start, end: toks[lo+n-1].end, tokens: n, base: base}
-		cost, nsym, latin, other, words, long := 0, 0, 0, 0, 0, false
-		for k := lo; k < lo+n; k++ {
-			tk := toks[k]
-			if tk.odd {
-				w.odd++
-			}
-			if tk.words {
-				words++
-			}
-			if tk.end-tk.start > advMaxTokenLen {
-				long = true
-			}
-			cost += costs[k]
-			nsym += syms[k]
-			latin += tk.latin
-			other += tk.other
-		}
-		// Salad is made of word pieces: runs of marks alone are left to the
-		// repetition and other detectors.
-		if (w.odd < advMinOdd && !all) || long || nsym == 0 || other > latin || 2*words < n {
+		w, ok := advShape(s, toks[lo:lo+n], all)
+		if !ok {
 			continue
 		}
-		// Code, tables, markup and lists span lines; suffixes do not.
-		if strings.IndexByte(s[w.start:w.end], '\n') >= 0 {
+		cost, nsym := 0, 0
+		for k := lo; k < lo+n; k++ {
+			cost += costs[k]
+			nsym += syms[k]
+		}
+		if nsym == 0 {
+			continue
+		}
+		w.base = base
+		w.mean = float64(cost) / 10 / float64(nsym)
+		fn(w)
+	}
+}
+
+// advShape describes the window of tokens win of s and reports whether it
+// may be scored: it has advMinOdd odd tokens (or all is set), no overlong
+// token, mostly Latin letters, mostly words, and no line break.
+func advShape(s string, win []advToken, all bool) (advWindowStat, bool) {
+	n := len(win)
+	w := advWindowStat{start: win[0].start, end: win[n-1].end, tokens: n}
+	latin, other, words, long := 0, 0, 0, false
+	for _, tk := range win {
+		if tk.odd {
+			w.odd++
+		}
+		if tk.words {
+			words++
+		}
+		if tk.end-tk.start > advMaxTokenLen {
+			long = true
+		}
+		latin += tk.latin
+		other += tk.other
+	}
+	// Salad is made of word pieces: runs of marks alone are left to the
+	// repetition and other detectors.
+	if (w.odd < advMinOdd && !all) || long || other > latin || 2*words < n {
+		return w, false
+	}
+	// Code, tables, markup and lists span lines; suffixes do not.
+	if strings.IndexByte(s[w.start:w.end], '\n') >= 0 {
+		return w, false
+	}
+	return w, true
+}
+
+// advMayFlag reports whether advWindows might flag a window of toks, the
+// tokens of s: whether some window that may be scored clears every
+// threshold that does not depend on the document's baseline. Only those
+// windows' tokens are scored, so a text with a few odd tokens in ordinary
+// prose costs little; the baseline needs every token scored.
+func advMayFlag(m *CharLM, s string, toks []advToken) bool {
+	if len(toks) == 0 {
+		return false
+	}
+	c := m.calib
+	sc := advCoster{m: m, s: s, toks: toks}
+	n := min(advWindow, len(toks))
+	odd := 0 // odd tokens in the window
+	for k := range n - 1 {
+		if toks[k].odd {
+			odd++
+		}
+	}
+	for lo := 0; lo+n <= len(toks); lo++ {
+		if toks[lo+n-1].odd {
+			odd++
+		}
+		if lo > 0 && toks[lo-1].odd {
+			odd--
+		}
+		// The share of odd tokens needs no scoring: check it first.
+		if odd < advMinOdd || float64(odd)/float64(n) < float64(c.Salad) {
+			continue
+		}
+		w, ok := advShape(s, toks[lo:lo+n], false)
+		if !ok || w.salad() < float64(c.Salad) {
+			continue
+		}
+		cost, nsym := sc.window(lo, lo+n)
+		if nsym == 0 {
 			continue
 		}
 		w.mean = float64(cost) / 10 / float64(nsym)
-		fn(w)
+		if w.clears(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// advCoster scores the tokens of a text under the model on demand, each
+// token exactly as advWindows does: the symbols from the end of the
+// previous token to its end.
+type advCoster struct {
+	m    *CharLM
+	s    string
+	toks []advToken
+	// The costs and symbols of the advWindow tokens before next are in
+	// cost and syms; hist and pos are the model's state at the end of
+	// token next-1.
+	next       int
+	cost, syms [advWindow]int // by token index mod advWindow
+	hist       uint64
+	pos        int
+}
+
+// window returns the total cost and symbols of tokens [lo, hi), where
+// hi-lo ≤ advWindow and lo never decreases between calls.
+func (c *advCoster) window(lo, hi int) (cost, nsym int) {
+	if lo > c.next || c.next == 0 {
+		c.restart(lo)
+	}
+	for c.next < hi {
+		k := c.next
+		cost, nsym := 0, 0
+		end := c.toks[k].end
+		for c.pos < end {
+			sym, n := lmNextSym(c.s, c.pos)
+			c.hist = c.hist<<7 | uint64(sym)
+			cost += c.m.cost(c.hist)
+			nsym++
+			c.pos += n
+		}
+		c.cost[k%advWindow], c.syms[k%advWindow] = cost, nsym
+		c.next++
+	}
+	for k := lo; k < hi; k++ {
+		cost += c.cost[k%advWindow]
+		nsym += c.syms[k%advWindow]
+	}
+	return cost, nsym
+}
+
+// restart sets the model's state to the end of token lo-1: it reads the
+// symbols of the advRestart tokens before, enough history for any model
+// order, or the text from its start.
+func (c *advCoster) restart(lo int) {
+	const advRestart = lmMaxOrder - 1 // each token has a symbol at least
+	c.next, c.hist, c.pos = lo, lmPadHist, 0
+	if lo == 0 {
+		return
+	}
+	if lo > advRestart {
+		c.pos = c.toks[lo-advRestart].start
+	}
+	end := c.toks[lo-1].end
+	for c.pos < end {
+		sym, n := lmNextSym(c.s, c.pos)
+		c.hist = c.hist<<7 | uint64(sym)
+		c.pos += n
 	}
 }
 
@@ -632,7 +785,7 @@ func advSpaceLanes(x uint64) uint64 {
 // and whether a window is found.
 func advBlock(s string, i int, w *advOddWindow) (int, bool) {
 	blk := s[i : i+64]
-	var space, suspect, high uint64
+	var space, marks, camels, high uint64
 	prevLet := uint64(0)
 	for k := range 8 {
 		x := repLoad64(blk, 8*k)
@@ -646,9 +799,9 @@ func advBlock(s string, i int, w *advOddWindow) (int, bool) {
 		// last lane of the previous word of 8).
 		camel := up & (let<<8 | prevLet>>56)
 		prevLet = let
-		marks := ^(sp | let | dig) & repHi8
 		space |= repMoveMask(sp) << (8 * k)
-		suspect |= repMoveMask(marks|camel) << (8 * k)
+		marks |= repMoveMask(^(sp | let | dig)) << (8 * k)
+		camels |= repMoveMask(camel) << (8 * k)
 	}
 	lim := 64
 	if high&repHi8 != 0 {
@@ -670,9 +823,25 @@ func advBlock(s string, i int, w *advOddWindow) (int, bool) {
 		return 0, false
 	}
 	starts := tok &^ (tok << 1)
+	// A word with one opening mark before it or one closing mark after it
+	// ("(see", "end.") is not odd for its marks: advOddPunct strips them.
+	// Only the rest are suspect.
+	marks &= tok
+	alnum := tok &^ marks
+	for x := marks & (alnum << 1) & (space >> 1); x != 0; x &= x - 1 {
+		if p := bits.TrailingZeros64(x); advEdge[blk[p]]&advCloser != 0 {
+			marks &^= 1 << p
+		}
+	}
+	for x := marks & (alnum >> 1) & (space<<1 | 1); x != 0; x &= x - 1 {
+		if p := bits.TrailingZeros64(x); advEdge[blk[p]]&advOpener != 0 {
+			marks &^= 1 << p
+		}
+	}
+	suspect := (marks | camels) & tok
 	// Adding its suspect bits to a token's run of ones carries just past
 	// it: the byte after each token with a suspect byte.
-	ends := (tok + suspect&tok) &^ tok
+	ends := (tok + suspect) &^ tok
 	for ; ends != 0; ends &= ends - 1 {
 		e := bits.TrailingZeros64(ends)
 		before := starts & (1<<e - 1)
@@ -691,6 +860,22 @@ func advBlock(s string, i int, w *advOddWindow) (int, bool) {
 	w.n += bits.OnesCount64(starts)
 	return lim, false
 }
+
+// advEdge marks the bytes of advOpeners and advClosers.
+var advEdge = func() (t [256]uint8) {
+	for i := range len(advOpeners) {
+		t[advOpeners[i]] |= advOpener
+	}
+	for i := range len(advClosers) {
+		t[advClosers[i]] |= advCloser
+	}
+	return t
+}()
+
+const (
+	advOpener = 1 << iota
+	advCloser
+)
 
 // advOddASCII reports whether an ASCII token is odd, as advNextToken
 // decides.

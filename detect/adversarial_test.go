@@ -490,7 +490,8 @@ func TestAdvMaySalad(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	pieces := []string{"word", "Word", "WORD", "iPhone", "camelCase", "x", "42", "e.g.", "end.", "it),", "(see", "[1]", "{x}",
 		"a_b", "k=v", "\\n", "--", "...", "->", "é", "naïve", "Zürich", "北京", "мир", "AlfмичеnonINSTár", "\u00a0", "\u2028", "\u3000",
-		"\xff", "\t", "\n", "  ", "\x7f", "https://x.org/a_b", ".](", "**", "\"\\!--Two", "DJstructor", strings.Repeat("y", 45)}
+		"\xff", "\t", "\n", "  ", "\x7f", "https://x.org/a_b", ".](", "**", "\"\\!--Two", "DJstructor", strings.Repeat("y", 45),
+		"word[", "x{", ")word", "]x", "<b>", "$5", "*bold*", "`code`", "it's", "a/b", "?!", "(x)", "\"y\"", "z.)", "{w"}
 	for range 3000 {
 		var b strings.Builder
 		for range r.IntN(80) {
@@ -546,4 +547,71 @@ func FuzzAdvMaySalad(f *testing.F) {
 			t.Fatalf("advMaySalad = %v, splitting every token = %v", !want, want)
 		}
 	})
+}
+
+// advTestTexts returns corpus texts and generated prompts with suffixes,
+// alone, inside documents and among repeated prompts.
+func advTestTexts(t *testing.T, seed uint64, n int) []string {
+	docs, err := advCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for i, d := range docs {
+		if i%4 == 0 {
+			texts = append(texts, d.Text)
+		}
+	}
+	r := rand.New(rand.NewPCG(seed, 9))
+	for range n {
+		p := gcgPrompts[r.IntN(len(gcgPrompts))]
+		d := docs[r.IntN(len(docs))].Text
+		switch r.IntN(3) {
+		case 0:
+			texts = append(texts, p+" "+gcgSuffix(r, 5+r.IntN(25)))
+		case 1:
+			texts = append(texts, d+" "+p+" "+gcgSuffix(r, 5+r.IntN(25))+" "+d)
+		default:
+			texts = append(texts, strings.Repeat(p+" ", 1+r.IntN(30))+gcgSuffix(r, r.IntN(10)))
+		}
+	}
+	return texts
+}
+
+// TestAdvMayFlag checks that scoring only the windows that may be flagged
+// never hides a flagged window, and that it scores them exactly as
+// scoring the whole text does.
+func TestAdvMayFlag(t *testing.T) {
+	m, err := EmbeddedCharLM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := 0
+	for i, s := range advTestTexts(t, 17, 1500) {
+		toks, _ := advTokens(s, nil, true)
+		// Every window's cost, scored on demand, equals the whole-text
+		// scoring's.
+		sc := advCoster{m: m, s: s, toks: toks}
+		lo := 0
+		advWindows(m, s, toks, true, func(w advWindowStat) {
+			for toks[lo].start != w.start {
+				lo++
+			}
+			cost, nsym := sc.window(lo, lo+w.tokens)
+			if got := float64(cost) / 10 / float64(nsym); got != w.mean {
+				t.Fatalf("text %d, window at %d: mean %v on demand, %v from the whole text", i, lo, got, w.mean)
+			}
+		})
+		hit := false
+		advWindows(m, s, toks, false, func(w advWindowStat) { hit = hit || w.flagged(m.calib) })
+		if hit {
+			flagged++
+			if !advMayFlag(m, s, toks) {
+				t.Errorf("text %d: a window is flagged but advMayFlag rules it out: %q", i, s)
+			}
+		}
+	}
+	if flagged < 500 {
+		t.Errorf("only %d texts flagged: the check is too weak", flagged)
+	}
 }

@@ -495,6 +495,7 @@ type repScreen struct {
 	topLine      uint32
 	lineCount    [64]uint32
 	bitmap       [repBitmapWords]uint64
+	xs           [32]uint64 // block's scratch: the hashes of its words
 }
 
 // endWord takes the hash x of a word.
@@ -692,7 +693,7 @@ func (sc *repScreen) block(s string, i int) int {
 	// live values keep them in registers. Words longer than 8 bytes get
 	// their first chunk here and the rest in a second, rare loop.
 	var (
-		xs       [32]uint64
+		xs       = &sc.xs
 		nonAlpha uint32 // bit j: word j has no letters
 		n        int    // words
 	)
@@ -712,22 +713,20 @@ func (sc *repScreen) block(s string, i int) int {
 			n++
 		}
 	}
-	// Words longer than 8 bytes (a run of 9 ones in alnum) get the rest of
-	// their bytes here.
-	if r := alnum & (alnum >> 1); r&(r>>2)&(r>>4)&(alnum>>8) != 0 {
-		j := 0
-		for st, en := starts, ends; st != 0; st, en, j = st&(st-1), en&(en-1), j+1 {
-			p := bits.TrailingZeros64(st)
-			l := bits.TrailingZeros64(en) - p
-			if l <= 8 {
-				continue
-			}
-			x := xs[j&31]
-			for p, l = p+8, l-8; l > 8; p, l = p+8, l-8 {
-				x = (x ^ (repLoad64(blk, p) | repFold8)) * repMul
-			}
-			xs[j&31] = (x ^ (repLoad64(blk, p)|repFold8)&repLenMask[l&63]) * repMul
+	// Words longer than 8 bytes (9 ones in a row in alnum from their
+	// start) get the rest of their bytes here.
+	r := alnum & (alnum >> 1) // 2 ones from here
+	r &= r >> 2               // 4
+	r &= r >> 4               // 8
+	for long := starts & r & (alnum >> 8); long != 0; long &= long - 1 {
+		p := bits.TrailingZeros64(long)
+		j := bits.OnesCount64(starts & (1<<p - 1))
+		l := bits.TrailingZeros64(^(alnum >> p)) - 8
+		x := xs[j&31]
+		for p += 8; l > 8; p, l = p+8, l-8 {
+			x = (x ^ (repLoad64(blk, p) | repFold8)) * repMul
 		}
+		xs[j&31] = (x ^ (repLoad64(blk, p)|repFold8)&repLenMask[l&63]) * repMul
 	}
 	sc.words += n
 	sc.alpha += n - bits.OnesCount32(nonAlpha)
