@@ -76,7 +76,8 @@ type Backdoor struct {
 	seen     []uint64 // Bloom filter of response keys, seenBits bits
 	snippets map[uint64]string
 
-	tc       *tokenCache
+	g        *group // non-nil when made by Default
+	fieldIDs []uint32
 	sp       []spooled
 	err      error
 	triggers []Trigger
@@ -98,7 +99,6 @@ func NewBackdoor(o Options) *Backdoor {
 		names:    map[uint64]nameEntry{},
 		fields:   map[string]uint32{},
 		snippets: map[uint64]string{},
-		tc:       &tokenCache{seq: -1},
 	}
 }
 
@@ -141,58 +141,122 @@ func (d *Backdoor) addName(h uint64, word string) {
 	d.names[h] = nameEntry{s: strings.Clone(strings.ToLower(word)), n: 1}
 }
 
-// Observe implements detect.DatasetDetector.
-func (d *Backdoor) Observe(seq int64, doc detect.Document, _ *detect.Result) {
-	d.prompt = grow(d.prompt, seq)
-	d.resp = grow(d.resp, seq)
+// bdSig is an instruction row's backdoor signature.
+type bdSig struct {
+	fields []detect.Field // the document's fields
+	roles  []Role         // the role of each field
+	pk, rk uint64         // prompt and response keys (see Observe)
+	// sp are the first MaxPromptTokens prompt words; their field is an
+	// index in fields (Observe interns the field names).
+	sp []spooled
+}
+
+// Prepare implements detect.DatasetDetector. A detector made by Default
+// leaves the work to the group's leader (see Default).
+func (d *Backdoor) Prepare(doc detect.Document, _ *detect.Result) any {
+	if d.g != nil {
+		return doc
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	toks, ends := sc.words(doc)
+	return d.sign(doc, toks, ends)
+}
+
+// sign computes the signature of doc, whose words are toks with ends[i] the
+// end of field i's words; nil when doc is not an instruction row.
+func (d *Backdoor) sign(doc detect.Document, all []token, ends []int) *bdSig {
 	roles := Roles(doc)
 	hasP, hasR := false, false
-	for _, r := range roles {
+	nPrompt := 0
+	for i, r := range roles {
 		hasP = hasP || r == RolePrompt
 		hasR = hasR || r == RoleResponse
+		if r == RolePrompt {
+			nPrompt += ends[i]
+			if i > 0 {
+				nPrompt -= ends[i-1]
+			}
+		}
 	}
 	if !hasP || !hasR {
-		return
+		return nil
 	}
-	var pk, rk uint64 = 1, 1
+	sig := &bdSig{fields: doc.Fields, roles: roles, pk: 1, rk: 1}
+	sig.sp = make([]spooled, 0, min(nPrompt, d.o.MaxPromptTokens))
 	respWords := 0
-	d.sp = d.sp[:0]
-	var resp []string
-	all, ends := d.tc.words(seq, doc)
-	for i, f := range doc.Fields {
+	for i := range doc.Fields {
 		toks := all[:ends[i]]
 		if i > 0 {
 			toks = toks[ends[i-1]:]
 		}
 		switch roles[i] {
 		case RolePrompt:
-			fi := d.field(f.Name)
-			pk = combine(pk, 0xfe)
+			sig.pk = combine(sig.pk, 0xfe)
 			for _, t := range toks {
-				pk = combine(pk, t.h)
-				if len(d.sp) < d.o.MaxPromptTokens {
-					d.sp = append(d.sp, spooled{h: t.h, field: fi, start: uint32(t.start), end: uint32(t.end)})
-					d.addName(t.h, f.Text[t.start:t.end])
+				sig.pk = combine(sig.pk, t.h)
+				if len(sig.sp) < d.o.MaxPromptTokens {
+					sig.sp = append(sig.sp, spooled{h: t.h, field: uint32(i), start: uint32(t.start), end: uint32(t.end)})
 				}
 			}
 		case RoleResponse:
-			rk = combine(rk, 0xfe)
+			sig.rk = combine(sig.rk, 0xfe)
 			for _, t := range toks {
-				rk = combine(rk, t.h)
+				sig.rk = combine(sig.rk, t.h)
 			}
 			respWords += len(toks)
-			resp = append(resp, f.Text)
 		}
+	}
+	// Bit 0 marks a row with a response; bit 1 a short (label-like) one.
+	sig.rk = sig.rk&^3 | 1
+	if respWords <= shortResponse {
+		sig.rk |= 2
+	}
+	return sig
+}
+
+// Observe implements detect.DatasetDetector.
+func (d *Backdoor) Observe(seq int64, prep any) {
+	d.prompt = grow(d.prompt, seq)
+	d.resp = grow(d.resp, seq)
+	var sig *bdSig
+	switch p := prep.(type) {
+	case *bdSig:
+		sig = p
+	case detect.Document:
+		if gp := d.g.take(seq); gp != nil {
+			sig = gp.bd
+		} else {
+			sc := getScratch()
+			toks, ends := sc.words(p)
+			sig = d.sign(p, toks, ends)
+			putScratch(sc)
+		}
+	case nil:
+	default:
+		panic(fmt.Sprintf("corpus.backdoor: Observe got %T, not what Prepare returned", prep))
+	}
+	if sig == nil {
+		return
+	}
+	// Intern the prompt fields' names in field order, then name the words.
+	d.fieldIDs = grow(d.fieldIDs[:0], int64(len(sig.fields)-1))
+	for i, f := range sig.fields {
+		if sig.roles[i] == RolePrompt {
+			d.fieldIDs[i] = d.field(f.Name)
+		}
+	}
+	d.sp = d.sp[:0]
+	for _, t := range sig.sp {
+		d.addName(t.h, sig.fields[t.field].Text[t.start:t.end])
+		t.field = d.fieldIDs[t.field]
+		d.sp = append(d.sp, t)
 	}
 	if len(d.sp) == 0 {
 		return
 	}
-	// Bit 0 marks a row with a response; bit 1 a short (label-like) one.
-	rk = rk&^3 | 1
-	if respWords <= shortResponse {
-		rk |= 2
-	}
-	d.prompt[seq] = pk | 1
+	rk := sig.rk
+	d.prompt[seq] = sig.pk | 1
 	d.resp[seq] = rk
 	d.spool.add(seq, d.sp)
 	// Keep a snippet of every response seen twice: targets are repeated.
@@ -202,6 +266,12 @@ func (d *Backdoor) Observe(seq int64, doc detect.Document, _ *detect.Result) {
 	b1, b2 := rk%seenBits, mix(rk)%seenBits
 	if d.seen[b1/64]&(1<<(b1%64)) != 0 && d.seen[b2/64]&(1<<(b2%64)) != 0 {
 		if _, ok := d.snippets[rk]; !ok && len(d.snippets) < maxSnippets {
+			var resp []string
+			for i, f := range sig.fields {
+				if sig.roles[i] == RoleResponse {
+					resp = append(resp, f.Text)
+				}
+			}
 			d.snippets[rk] = truncate(strings.Join(resp, " / "), snippetLen)
 		}
 	}

@@ -4,17 +4,19 @@
 // triggers mined from instruction/response pairs, and prompts that appear
 // with conflicting responses.
 //
-// Each detector implements detect.DatasetDetector: the scan pipeline feeds
-// it every document in input order (Observe) and then asks for its findings
-// (Findings). The detectors keep fixed-size signatures per document and
-// bounded sketches, never whole texts; docs/dataset-detectors.md states the
-// memory bound per document. Detectors are stateful: build fresh ones (with
-// Default) for every scan.
+// Each detector implements detect.DatasetDetector: the scan pipeline
+// computes each document's signature in its parallel workers (Prepare),
+// feeds the signatures to the detector in input order (Observe) and then
+// asks for its findings (Findings). The detectors keep fixed-size signatures
+// per document and bounded sketches, never whole texts;
+// docs/dataset-detectors.md states the memory bound per document. Detectors
+// are stateful: build fresh ones (with Default) for every scan.
 package corpus
 
 import (
 	"cmp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -81,37 +83,87 @@ func (o Options) withDefaults() Options {
 
 // Default returns fresh instances of every dataset-level detector, in a
 // stable order: duplicates, outliers, backdoor triggers (with conflicting
-// responses).
+// responses). They share one preparer: the duplicates detector's Prepare
+// tokenizes each document once and computes every detector's signature, and
+// the others pick their part up in Observe, so feed each document's Prepare
+// result to the detectors in this order.
 func Default(o Options) []detect.DatasetDetector {
 	o = o.withDefaults()
-	tc := &tokenCache{seq: -1}
 	d, ol, b := NewDuplicates(o), NewOutliers(o), NewBackdoor(o)
-	d.tc, ol.tc, b.tc = tc, tc, tc
+	g := &group{seq: -1, ol: ol, b: b}
+	d.g, ol.g, b.g = g, g, g
 	return []detect.DatasetDetector{d, ol, b}
 }
 
-// tokenCache holds the words of the document last observed, so that the
-// detectors Default returns tokenize each document once between them.
-type tokenCache struct {
-	seq    int64
-	toks   []token
-	fields []int // fields[i] is the end of field i's words in toks
+// group ties together the detectors Default returns so that each document
+// is tokenized once between them. The duplicates detector leads: its
+// Prepare returns a *groupPrep with every member's signature and its
+// Observe parks it here for the other members' Observe of the same seq.
+// The others' Prepare returns the document itself, which they tokenize
+// again only when the leader's signature is not there (they were observed
+// out of step with it).
+type group struct {
+	ol  *Outliers
+	b   *Backdoor
+	seq int64
+	cur *groupPrep
 }
 
-// words returns the words of every field of doc, tokenizing it unless seq
-// was the last document asked for. The result is valid until the next call.
-func (c *tokenCache) words(seq int64, doc detect.Document) ([]token, []int) {
-	if c.seq == seq && seq >= 0 && len(c.fields) == len(doc.Fields) {
-		return c.toks, c.fields
+// groupPrep is what a group's leader prepares for one document.
+type groupPrep struct {
+	dup dupSig
+	out outSig
+	bd  *bdSig
+}
+
+func (g *group) prepare(d *Duplicates, doc detect.Document) *groupPrep {
+	sc := getScratch()
+	defer putScratch(sc)
+	toks, ends := sc.words(doc)
+	return &groupPrep{
+		dup: d.sign(sc, toks, ends),
+		out: g.ol.sign(sc, toks),
+		bd:  g.b.sign(doc, toks, ends),
 	}
-	c.seq = seq
-	c.toks = c.toks[:0]
-	c.fields = c.fields[:0]
+}
+
+// take returns the leader's signature of seq, or nil.
+func (g *group) take(seq int64) *groupPrep {
+	if g == nil || g.seq != seq {
+		return nil
+	}
+	return g.cur
+}
+
+// scratch is per-Prepare working memory, pooled between documents.
+type scratch struct {
+	toks  []token
+	ends  []int // ends[i] is the end of field i's words in toks
+	buf   []byte
+	under []uint32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(sc *scratch) {
+	if cap(sc.toks) > 1<<16 || cap(sc.buf) > 1<<19 {
+		return // do not pin the memory of an outsized document
+	}
+	scratchPool.Put(sc)
+}
+
+// words tokenizes every field of doc into sc and returns the words and the
+// end of each field's words. The result is valid until sc is reused.
+func (sc *scratch) words(doc detect.Document) ([]token, []int) {
+	sc.toks = sc.toks[:0]
+	sc.ends = sc.ends[:0]
 	for _, f := range doc.Fields {
-		c.toks = tokenize(c.toks, f.Text)
-		c.fields = append(c.fields, len(c.toks))
+		sc.toks = tokenize(sc.toks, f.Text)
+		sc.ends = append(sc.ends, len(sc.toks))
 	}
-	return c.toks, c.fields
+	return sc.toks, sc.ends
 }
 
 // Role is the side of an instruction/response pair a field is on.
@@ -234,34 +286,30 @@ func tokenize(dst []token, s string) []token {
 	var h uint64
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		var r rune
-		size := 1
-		if c < utf8.RuneSelf {
-			r = rune(c)
-		} else {
-			r, size = utf8.DecodeRuneInString(s[i:])
-		}
-		word := false
-		switch {
-		case r < utf8.RuneSelf:
-			if 'A' <= r && r <= 'Z' {
-				r += 'a' - 'A'
-				word = true
-			} else {
-				word = ('a' <= r && r <= 'z') || ('0' <= r && r <= '9')
+		if c := s[i]; c < utf8.RuneSelf {
+			// ASCII, the common case: one table lookup per byte.
+			if l := asciiWord[c]; l != 0 {
+				if !in {
+					in, h, start = true, fnvOffset, i
+				}
+				h = (h ^ uint64(l)) * fnvPrime
+			} else if in {
+				dst = append(dst, token{h: h, start: start, end: i})
+				in = false
 			}
-		case unicode.Is(unicode.Cf, r):
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.Is(unicode.Cf, r) {
 			i += size
 			continue
-		default:
-			word = unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
-			r = unicode.ToLower(r)
 		}
-		if word {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) {
 			if !in {
 				in, h, start = true, fnvOffset, i
 			}
+			r = unicode.ToLower(r)
 			if r < utf8.RuneSelf {
 				h = (h ^ uint64(r)) * fnvPrime
 			} else {
@@ -282,6 +330,20 @@ func tokenize(dst []token, s string) []token {
 	}
 	return dst
 }
+
+// asciiWord maps an ASCII byte that is part of a word to its lower case,
+// and any other ASCII byte to 0. No ASCII character is a format character.
+var asciiWord = func() (t [utf8.RuneSelf]byte) {
+	for c := range t {
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			t[c] = byte(c)
+		case 'A' <= c && c <= 'Z':
+			t[c] = byte(c + 'a' - 'A')
+		}
+	}
+	return t
+}()
 
 // mix is a 64-bit finaliser (splitmix64) used to combine and spread hashes.
 func mix(x uint64) uint64 {

@@ -2,10 +2,14 @@ package corpus
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sentineldf/sentineldf/detect"
 )
@@ -80,12 +84,16 @@ func TestTokenize(t *testing.T) {
 }
 
 func FuzzTokenize(f *testing.F) {
-	for _, s := range []string{"Hello, World!", "Bad\u200bMagic", "\xff\xfe", "ünï 2024"} {
+	for _, s := range []string{"Hello, World!", "Bad\u200bMagic", "\xff\xfe", "ünï 2024", "ǅemal İstanbul ΣΑΣ 1st_2nd\u00adx", "A\u0301b\u0300 \x00Z9"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		prev := 0
-		for _, tk := range tokenize(nil, s) {
+		got := tokenize(nil, s)
+		if want := tokenizeRef(nil, s); !slices.Equal(got, want) {
+			t.Fatalf("tokenize(%q) = %v, the plain implementation says %v", s, got, want)
+		}
+		for _, tk := range got {
 			if tk.start < prev || tk.end <= tk.start || tk.end > len(s) {
 				t.Fatalf("bad span [%d,%d) after %d in %q", tk.start, tk.end, prev, s)
 			}
@@ -121,7 +129,7 @@ func prose(r *rand.Rand, words int) string {
 func findingsByRule(d detect.DatasetDetector, docs []detect.Document) (map[string][]int64, map[int64][]detect.Finding) {
 	for i, doc := range docs {
 		r := detect.Result{}
-		d.Observe(int64(i), doc, &r)
+		d.Observe(int64(i), d.Prepare(doc, &r))
 	}
 	fs := d.Findings()
 	by := map[string][]int64{}
@@ -341,6 +349,107 @@ func TestConflictingResponses(t *testing.T) {
 	}
 }
 
+// feed runs docs through dets as the scan pipeline does: every detector's
+// Prepare of a document (here on one goroutine), then every detector's
+// Observe of it, in detector order. The first document is seq first[0]
+// (default 0).
+func feed(dets []detect.DatasetDetector, docs []detect.Document, first ...int64) {
+	var seq int64
+	if len(first) > 0 {
+		seq = first[0]
+	}
+	preps := make([]any, len(dets))
+	for i, doc := range docs {
+		r := detect.Result{}
+		for k, d := range dets {
+			preps[k] = d.Prepare(doc, &r)
+		}
+		for k, d := range dets {
+			d.Observe(seq+int64(i), preps[k])
+		}
+	}
+}
+
+// dump renders the findings of dets, in detector and seq order; it calls
+// each detector's Findings, which may be called once.
+func dump(dets []detect.DatasetDetector) string {
+	var b strings.Builder
+	for _, d := range dets {
+		fs := d.Findings()
+		seqs := slices.Sorted(maps.Keys(fs))
+		for _, s := range seqs {
+			fmt.Fprintf(&b, "%s %d %+v\n", d.Name(), s, fs[s])
+		}
+	}
+	return b.String()
+}
+
+// TestSharedPreparer checks that the detectors Default returns, which
+// tokenize each document once between them, find exactly what standalone
+// detectors find, whether the group is fed as the scan feeds it (Prepare
+// concurrently and out of order, then Observe in order) or one detector at
+// a time (the members then prepare their own signatures).
+func TestSharedPreparer(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	docs, _ := instructionSet(r, 600, 20, "Quenzal", "Target response here.")
+	for i := 200; i < 230; i++ {
+		docs[i] = docs[198]
+	}
+	for i := 300; i < 310; i++ {
+		docs[i] = textDoc(prose(r, 40))
+	}
+	docs[400] = detect.Document{}
+	standalone := []detect.DatasetDetector{NewDuplicates(Options{}), NewOutliers(Options{}), NewBackdoor(Options{})}
+	for _, d := range standalone {
+		feed([]detect.DatasetDetector{d}, docs)
+	}
+	want := dump(standalone)
+	if !strings.Contains(want, RuleTriggerMined) || !strings.Contains(want, RuleExactDuplicate) {
+		t.Fatalf("the fixture finds too little:\n%s", want)
+	}
+	feeds := []struct {
+		name string
+		feed func(dets []detect.DatasetDetector)
+	}{
+		{"pipeline", func(dets []detect.DatasetDetector) {
+			preps := make([][]any, len(docs))
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Go(func() {
+					for i := len(docs) - 1 - w; i >= 0; i -= 4 {
+						p := make([]any, len(dets))
+						for k, d := range dets {
+							p[k] = d.Prepare(docs[i], &detect.Result{})
+						}
+						preps[i] = p
+					}
+				})
+			}
+			wg.Wait()
+			for i := range docs {
+				for k, d := range dets {
+					d.Observe(int64(i), preps[i][k])
+				}
+			}
+		}},
+		{"one detector at a time", func(dets []detect.DatasetDetector) {
+			for _, d := range dets {
+				feed([]detect.DatasetDetector{d}, docs)
+			}
+		}},
+		{"in step", func(dets []detect.DatasetDetector) { feed(dets, docs) }},
+	}
+	for _, tc := range feeds {
+		t.Run(tc.name, func(t *testing.T) {
+			dets := Default(Options{})
+			tc.feed(dets)
+			if got := dump(dets); got != want {
+				t.Errorf("shared preparer differs from standalone detectors:\ngot  %.400q\nwant %.400q", got, want)
+			}
+		})
+	}
+}
+
 func TestDeterministic(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 13))
 	docs, _ := instructionSet(r, 800, 25, "Xylofon", "Target response here.")
@@ -390,10 +499,7 @@ func TestMemoryBounded(t *testing.T) {
 			out = "Target response."
 			poisoned++
 		}
-		doc := alpaca(ins, out)
-		for _, d := range dets {
-			d.Observe(int64(i), doc, &detect.Result{})
-		}
+		feed(dets, []detect.Document{alpaca(ins, out)}, int64(i))
 	}
 	bounds := map[string]int{"corpus.duplicates": 40, "corpus.outliers": 33, "corpus.backdoor": 16}
 	for _, d := range dets {
@@ -416,4 +522,63 @@ func TestMemoryBounded(t *testing.T) {
 	if trig := bd.Triggers(); len(trig) != 1 || trig[0].Phrase != "xylofon" || trig[0].Support != poisoned {
 		t.Errorf("after spilling, triggers %+v, want xylofon with support %d", trig, poisoned)
 	}
+}
+
+// tokenizeRef is the plain implementation of tokenize, kept to check it:
+// it appends the words of s to dst: maximal runs of letters, digits
+// and combining marks, case-folded, with format characters (zero-width
+// joiners, soft hyphens, ...) skipped so they cannot split or disguise a
+// word. Each word's hash is FNV-1a over its lower-cased UTF-8 bytes.
+func tokenizeRef(dst []token, s string) []token {
+	in := false
+	var h uint64
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		var r rune
+		size := 1
+		if c < utf8.RuneSelf {
+			r = rune(c)
+		} else {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		word := false
+		switch {
+		case r < utf8.RuneSelf:
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+				word = true
+			} else {
+				word = ('a' <= r && r <= 'z') || ('0' <= r && r <= '9')
+			}
+		case unicode.Is(unicode.Cf, r):
+			i += size
+			continue
+		default:
+			word = unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+			r = unicode.ToLower(r)
+		}
+		if word {
+			if !in {
+				in, h, start = true, fnvOffset, i
+			}
+			if r < utf8.RuneSelf {
+				h = (h ^ uint64(r)) * fnvPrime
+			} else {
+				var buf [utf8.UTFMax]byte
+				n := utf8.EncodeRune(buf[:], r)
+				for _, b := range buf[:n] {
+					h = (h ^ uint64(b)) * fnvPrime
+				}
+			}
+		} else if in {
+			dst = append(dst, token{h: h, start: start, end: i})
+			in = false
+		}
+		i += size
+	}
+	if in {
+		dst = append(dst, token{h: h, start: start, end: len(s)})
+	}
+	return dst
 }

@@ -33,41 +33,81 @@ type Duplicates struct {
 	o     Options
 	keys  []uint64
 	bands [][minhashBands]uint64
-	tc    *tokenCache
-	buf   []byte
+	g     *group // non-nil when made by Default: d leads the group
 }
 
 var _ detect.DatasetDetector = (*Duplicates)(nil)
 
 // NewDuplicates returns a duplicate detector.
 func NewDuplicates(o Options) *Duplicates {
-	return &Duplicates{o: o.withDefaults(), tc: &tokenCache{seq: -1}}
+	return &Duplicates{o: o.withDefaults()}
 }
 
 // Name implements detect.DatasetDetector.
 func (d *Duplicates) Name() string { return "corpus.duplicates" }
 
+// dupSig is a document's duplicate signature: key is 0 for a document
+// without words.
+type dupSig struct {
+	key   uint64
+	bands [minhashBands]uint64
+}
+
+// Prepare implements detect.DatasetDetector. For a detector made by Default
+// it prepares every detector of the group (see Default).
+func (d *Duplicates) Prepare(doc detect.Document, _ *detect.Result) any {
+	if d.g != nil {
+		return d.g.prepare(d, doc)
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	toks, ends := sc.words(doc)
+	sig := d.sign(sc, toks, ends)
+	return &sig
+}
+
 // Observe implements detect.DatasetDetector.
-func (d *Duplicates) Observe(seq int64, doc detect.Document, _ *detect.Result) {
+func (d *Duplicates) Observe(seq int64, prep any) {
 	d.keys = grow(d.keys, seq)
 	d.bands = grow(d.bands, seq)
-	toks, ends := d.tc.words(seq, doc)
-	d.buf = d.buf[:0]
+	var sig *dupSig
+	switch p := prep.(type) {
+	case *groupPrep:
+		d.g.seq, d.g.cur = seq, p
+		sig = &p.dup
+	case *dupSig:
+		sig = p
+	default:
+		panic(fmt.Sprintf("corpus.duplicates: Observe got %T, not what Prepare returned", prep))
+	}
+	if sig.key == 0 {
+		return // empty documents are not duplicates of each other
+	}
+	d.keys[seq] = sig.key
+	d.bands[seq] = sig.bands
+}
+
+// sign computes the signature of a document whose words are toks, with
+// ends[i] the end of field i's words; sc.buf is its working memory.
+func (d *Duplicates) sign(sc *scratch, toks []token, ends []int) dupSig {
+	var sig dupSig
+	if len(toks) == 0 {
+		return sig // empty documents are not duplicates of each other
+	}
+	buf := sc.buf[:0]
 	start := 0
 	for i, end := range ends {
 		if i > 0 {
-			d.buf = append(d.buf, 0xff) // field separator
+			buf = append(buf, 0xff) // field separator
 		}
 		for _, t := range toks[start:end] {
-			d.buf = binary.LittleEndian.AppendUint64(d.buf, t.h)
+			buf = binary.LittleEndian.AppendUint64(buf, t.h)
 		}
 		start = end
 	}
-	if len(toks) == 0 {
-		return // empty documents are not duplicates of each other
-	}
-	sum := sha256.Sum256(d.buf)
-	d.keys[seq] = binary.LittleEndian.Uint64(sum[:]) | 1
+	sc.buf = buf
+	sum := sha256.Sum256(buf)
+	sig.key = binary.LittleEndian.Uint64(sum[:]) | 1
 	// One-permutation MinHash: each shingle's hash picks a bin and competes
 	// for its minimum; empty bins borrow the next non-empty bin's value.
 	const k = minhashBands * minhashRows
@@ -109,8 +149,9 @@ func (d *Duplicates) Observe(seq int64, doc detect.Document, _ *detect.Result) {
 		for _, v := range mins[b*minhashRows : (b+1)*minhashRows] {
 			h = combine(h, v)
 		}
-		d.bands[seq][b] = h | 1
+		sig.bands[b] = h | 1
 	}
+	return sig
 }
 
 // FloodSize is the smallest cluster that counts as flooding in a dataset of

@@ -48,15 +48,14 @@ type Outliers struct {
 	samples [][outlierSamples]uint32
 	counts  []uint8
 	cms     []uint32
-	tc      *tokenCache
-	under   []uint32
+	g       *group // non-nil when made by Default
 }
 
 var _ detect.DatasetDetector = (*Outliers)(nil)
 
 // NewOutliers returns an outlier detector.
 func NewOutliers(o Options) *Outliers {
-	return &Outliers{o: o.withDefaults(), tc: &tokenCache{seq: -1}}
+	return &Outliers{o: o.withDefaults()}
 }
 
 // Name implements detect.DatasetDetector.
@@ -75,23 +74,65 @@ func (d *Outliers) df(h uint32) uint32 {
 	return v
 }
 
+// outSig is a document's outlier signature.
+type outSig struct {
+	words int      // words in the document
+	under []uint32 // its distinct sampled word hashes, ascending
+}
+
+// Prepare implements detect.DatasetDetector. A detector made by Default
+// leaves the work to the group's leader (see Default).
+func (d *Outliers) Prepare(doc detect.Document, _ *detect.Result) any {
+	if d.g != nil {
+		return doc
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	toks, _ := sc.words(doc)
+	sig := d.sign(sc, toks)
+	return &sig
+}
+
+// sign computes the signature of a document whose words are toks;
+// sc.under is its working memory.
+func (d *Outliers) sign(sc *scratch, toks []token) outSig {
+	under := sc.under[:0]
+	for _, t := range toks {
+		if h := uint32(mix(t.h)); h < sampleBelow {
+			under = append(under, h)
+		}
+	}
+	sc.under = under
+	slices.Sort(under)
+	under = slices.Compact(under)
+	return outSig{words: len(toks), under: slices.Clone(under)}
+}
+
 // Observe implements detect.DatasetDetector.
-func (d *Outliers) Observe(seq int64, doc detect.Document, _ *detect.Result) {
+func (d *Outliers) Observe(seq int64, prep any) {
 	d.samples = grow(d.samples, seq)
 	d.counts = grow(d.counts, seq)
 	if d.cms == nil {
 		d.cms = make([]uint32, cmsDepth*cmsWidth)
 	}
-	toks, _ := d.tc.words(seq, doc)
-	d.under = d.under[:0]
-	for _, t := range toks {
-		if h := uint32(mix(t.h)); h < sampleBelow {
-			d.under = append(d.under, h)
+	var sig *outSig
+	switch p := prep.(type) {
+	case *outSig:
+		sig = p
+	case detect.Document:
+		if gp := d.g.take(seq); gp != nil {
+			sig = &gp.out
+		} else {
+			sc := getScratch()
+			toks, _ := sc.words(p)
+			s := d.sign(sc, toks)
+			putScratch(sc)
+			sig = &s
 		}
+	default:
+		panic(fmt.Sprintf("corpus.outliers: Observe got %T, not what Prepare returned", prep))
 	}
-	slices.Sort(d.under)
-	d.under = slices.Compact(d.under)
-	for _, h := range d.under {
+	for _, h := range sig.under {
 		for r := range cmsDepth {
 			i := d.cmsIndex(r, h)
 			if d.cms[i] < math.MaxUint32 {
@@ -99,11 +140,11 @@ func (d *Outliers) Observe(seq int64, doc detect.Document, _ *detect.Result) {
 			}
 		}
 	}
-	if len(toks) < outlierMinWords || len(d.under) < outlierMinSamples {
+	if sig.words < outlierMinWords || len(sig.under) < outlierMinSamples {
 		return
 	}
-	n := min(len(d.under), outlierSamples)
-	copy(d.samples[seq][:], d.under[:n])
+	n := min(len(sig.under), outlierSamples)
+	copy(d.samples[seq][:], sig.under[:n])
 	d.counts[seq] = uint8(n)
 }
 

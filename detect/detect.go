@@ -189,11 +189,22 @@ type Detector interface {
 // many rows). A scan feeds it every document in input order in a first pass,
 // then asks for its findings, which the engine fuses with each document's own
 // (see Engine.Refuse).
+//
+// The per-document work is split in two so that the costly part runs in
+// parallel: Prepare computes a document's signature (its words' hashes,
+// sketches) and Observe folds that signature into the detector's state.
 type DatasetDetector interface {
 	Name() string
-	// Observe is called once per document, sequentially, in input order; seq
-	// is the document's 0-based position in the dataset.
-	Observe(seq int64, doc Document, r *Result)
+	// Prepare computes what Observe needs of one document, from the document
+	// and its engine result. It is called once per document, concurrently
+	// from many goroutines and in any order, so it must not touch state
+	// shared between documents (a detector's configuration is read-only).
+	// The value it returns may refer to doc and r until Observe returns.
+	Prepare(doc Document, r *Result) any
+	// Observe is called once per document, sequentially, in input order, with
+	// what Prepare returned for it; seq is the document's 0-based position
+	// in the dataset.
+	Observe(seq int64, prep any)
 	// Findings is called once after the last Observe and returns the extra
 	// findings for each document that has any, keyed by seq.
 	Findings() map[int64][]Finding

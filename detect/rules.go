@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/coregx/ahocorasick"
 	"go.yaml.in/yaml/v3"
@@ -274,7 +275,9 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 		return
 	}
 	text := t.Norm.Text
-	hay := []byte(text)
+	// The automaton only reads its input: view the string's bytes in place
+	// rather than copying them for every text.
+	hay := unsafe.Slice(unsafe.StringData(text), len(text))
 	// Candidate regions per rule: anchor positions widened by the window,
 	// merged when they overlap, kept only where a required term is near.
 	ms := d.ac.FindAllOverlapping(hay)

@@ -8,10 +8,11 @@
 // the documents (and bytes) in flight, so memory stays bounded whatever the
 // size of the input. When the scan has dataset-level detectors
 // (detect.DatasetDetector), it runs in two phases: the first scans every
-// document, feeds it to the dataset detectors in input order and spools the
-// results to a temporary file; the second re-reads the spool, fuses the
-// dataset detectors' findings into each result (detect.Engine.Refuse) and
-// writes the outputs.
+// document and prepares its dataset-detector signatures on the workers
+// (Prepare), feeds them to the dataset detectors in input order on the
+// writer (Observe) and spools the results to a temporary file; the second
+// re-reads the spool, fuses the dataset detectors' findings into each result
+// (detect.Engine.Refuse) and writes the outputs.
 //
 // The package is used by the CLI (sentineldf scan) and is meant to be reused
 // by workers that scan shards of uploaded datasets.
@@ -135,6 +136,9 @@ type job struct {
 	res    detect.Result
 	cached bool
 	weight int64
+	// prep is what each dataset detector's Prepare returned for the
+	// document, in the order of scanner.dds.
+	prep []any
 }
 
 // Run scans the datasets of cfg and writes to out. On cancellation it stops
@@ -296,9 +300,10 @@ func (s *scanner) run(ctx context.Context) error {
 	}
 	defer sp.remove()
 	err = s.pipeline(ctx, func(j *job) error {
-		for _, dd := range s.dds {
-			dd.Observe(j.seq, j.doc, &j.res)
+		for k, dd := range s.dds {
+			dd.Observe(j.seq, j.prep[k])
 		}
+		j.prep = nil
 		return sp.write(j.rec.ID, j.rec.Source.String(), &j.res)
 	})
 	if err != nil {
@@ -514,30 +519,43 @@ func (s *scanner) cacheKey(doc detect.Document) [32]byte {
 	return k
 }
 
-// scanDoc scans one document, through the cache when there is one.
-// A detector that panics fails the scan with an error naming the document,
-// rather than crashing the process or dropping the document.
+// scanDoc scans one document, through the cache when there is one, and
+// prepares it for the dataset detectors (their per-document work runs here,
+// on the workers; only Observe runs on the ordered writer). A detector that
+// panics fails the scan with an error naming the document, rather than
+// crashing the process or dropping the document.
 func (s *scanner) scanDoc(j *job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("internal error scanning %s: %v", j.rec.Source, p)
 		}
 	}()
+	s.engineScan(j)
+	if len(s.dds) > 0 {
+		j.prep = make([]any, len(s.dds))
+		for k, dd := range s.dds {
+			j.prep[k] = dd.Prepare(j.doc, &j.res)
+		}
+	}
+	return nil
+}
+
+// engineScan sets j.res, through the cache when there is one.
+func (s *scanner) engineScan(j *job) {
 	if s.cache == nil {
 		j.res = s.eng.Scan(j.doc)
-		return nil
+		return
 	}
 	key := s.cacheKey(j.doc)
 	if r, ok := s.cache.Get(key); ok {
 		j.res, j.cached = r, true
 		s.cacheHits.Add(1)
-		return nil
+		return
 	}
 	j.res = s.eng.Scan(j.doc)
 	// A cache that cannot be written only costs speed; the error disables
 	// further writes.
 	_ = s.cache.Put(key, &j.res)
-	return nil
 }
 
 // replay is phase 2 of a two-phase scan: it re-reads the spool, fuses the

@@ -209,17 +209,29 @@ func newDupDetector() *dupDetector {
 
 func (d *dupDetector) Name() string { return "dup" }
 
-func (d *dupDetector) Observe(seq int64, doc detect.Document, r *detect.Result) {
+// dupPrep is what dupDetector prepares of a document.
+type dupPrep struct {
+	key   [32]byte
+	field string
+	n     int
+}
+
+func (d *dupDetector) Prepare(doc detect.Document, _ *detect.Result) any {
+	return &dupPrep{key: sha256.Sum256([]byte(detect.ScannedText(doc))), field: doc.Fields[0].Name, n: len(doc.Fields[0].Text)}
+}
+
+func (d *dupDetector) Observe(seq int64, prep any) {
 	if seq != d.last+1 {
 		d.order = false
 	}
 	d.last = seq
-	k := sha256.Sum256([]byte(detect.ScannedText(doc)))
+	p := prep.(*dupPrep)
+	k := p.key
 	if first, ok := d.seen[k]; ok {
 		d.found[seq] = []detect.Finding{{
 			Detector: "dup", Rule: "dataset.duplicate", Category: detect.CatDataset, Severity: detect.SevHigh,
-			Score: 0.97, Message: fmt.Sprintf("duplicate of document %d", first), Field: doc.Fields[0].Name,
-			Span: [2]int{0, len(doc.Fields[0].Text)},
+			Score: 0.97, Message: fmt.Sprintf("duplicate of document %d", first), Field: p.field,
+			Span: [2]int{0, p.n},
 		}}
 		return
 	}

@@ -391,7 +391,7 @@ func (c *engineCache) scan(doc detect.Document) detect.Result {
 }
 
 // runDirect runs the dataset detectors with options o over a mixture as the
-// scan pipeline does (Observe in input order, then Refuse), reusing
+// scan pipeline does (Prepare, Observe in input order, then Refuse), reusing
 // per-document engine results across option settings.
 func runDirect(t *testing.T, c *engineCache, path string, m mixture, o corpus.Options) outcome {
 	f, err := os.Stat(path)
@@ -415,8 +415,12 @@ func runDirect(t *testing.T, c *engineCache, path string, m mixture, o corpus.Op
 		}
 		doc := toDoc(rec)
 		res := c.scan(doc)
-		for _, dd := range dds {
-			dd.Observe(seq, doc, &res)
+		preps := make([]any, len(dds))
+		for k, dd := range dds {
+			preps[k] = dd.Prepare(doc, &res)
+		}
+		for k, dd := range dds {
+			dd.Observe(seq, preps[k])
 		}
 		ids = append(ids, rec.ID)
 		results = append(results, res)
