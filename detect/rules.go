@@ -193,6 +193,10 @@ func newRuleDetector(rs *RuleSet, disabled map[string]bool) (*ruleDetector, erro
 	d := &ruleDetector{}
 	idx := map[string]int{}
 	term := func(s string) int {
+		// A prefix of an anchor finds every place the anchor occurs, and
+		// the pattern confirms the rest; short terms keep the automaton
+		// small enough to stay in cache.
+		s = truncateTerm(s)
 		ti, ok := idx[s]
 		if !ok {
 			ti = len(d.terms)
@@ -242,6 +246,21 @@ func newRuleDetector(rs *RuleSet, disabled map[string]bool) (*ruleDetector, erro
 		d.ac = ac
 	}
 	return d, nil
+}
+
+// maxTermLen is the longest anchor or required term the automaton holds.
+const maxTermLen = 8
+
+// truncateTerm shortens a term to maxTermLen bytes on a rune boundary.
+func truncateTerm(s string) string {
+	if len(s) <= maxTermLen {
+		return s
+	}
+	i := maxTermLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
 
 func (d *ruleDetector) Name() string { return "rules" }
