@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,7 @@ func webDocs(tb testing.TB, size, n int) []string {
 	for sc.Scan() {
 		var r struct{ Text, Source string }
 		if json.Unmarshal(sc.Bytes(), &r) == nil && strings.Contains(r.Source, "wiki") && len(r.Text) > 200 {
-			paras = append(paras, detokenizeWiki.Replace(strings.TrimSpace(r.Text)))
+			paras = append(paras, detokenize(strings.TrimSpace(r.Text)))
 		}
 	}
 	if len(paras) == 0 {
@@ -52,7 +53,22 @@ func webDocs(tb testing.TB, size, n int) []string {
 // detokenizeWiki undoes WikiText's tokenisation (" @-@ ", " , ") so that the
 // paragraphs read like web text.
 var detokenizeWiki = strings.NewReplacer(" @-@ ", "-", " @,@ ", ",", " @.@ ", ".", " , ", ", ", " . ", ". ",
-	" ; ", "; ", " : ", ": ", " 's", "'s", "( ", "(", " )", ")", " n't", "n't", "<unk>", "thing")
+	" ; ", "; ", " : ", ": ", " 's", "'s", "( ", "(", " )", ")", " n't", "n't")
+
+// quoted matches a WikiText quotation with spaces inside the quotes.
+var quoted = regexp.MustCompile(` " ([^"\n]{1,200}?) " `)
+
+// unkWords replace WikiText's <unk> (rare words) with ordinary ones, so that
+// documents do not repeat one placeholder.
+var unkWords = []string{"river", "council", "harbour", "melody", "province", "engine", "garden", "chapter"}
+
+func detokenize(s string) string {
+	s = quoted.ReplaceAllString(detokenizeWiki.Replace(s), ` "$1" `)
+	for i := 0; strings.Contains(s, "<unk>"); i++ {
+		s = strings.Replace(s, "<unk>", unkWords[i%len(unkWords)], 1)
+	}
+	return s
+}
 
 func benchEngine(b *testing.B, o Options) {
 	e := newTestEngine(b, o)
