@@ -100,6 +100,12 @@ type Output struct {
 	OnProgress func(Progress)
 	// ProgressInterval defaults to 100ms.
 	ProgressInterval time.Duration
+	// OnResult, when set, is called for every document in input order once
+	// its result is final, with the record's Meta (dataset.Options.KeepFields:
+	// labels, groups). An error stops the scan. It lets callers such as
+	// `sentineldf eval` pair results with fields that are never scanned
+	// without reading the inputs twice.
+	OnResult func(line *Line, meta map[string]string) error
 }
 
 // Progress is a snapshot of a running scan.
@@ -288,6 +294,7 @@ func (s *scanner) run(ctx context.Context) error {
 		return err
 	}
 	defer em.abort()
+	em.onResult = s.out.OnResult
 	if len(s.dds) == 0 {
 		if err := s.pipeline(ctx, em.emitJob); err != nil {
 			return err
@@ -304,6 +311,10 @@ func (s *scanner) run(ctx context.Context) error {
 			dd.Observe(j.seq, j.prep[k])
 		}
 		j.prep = nil
+		if em.onResult != nil {
+			// Meta is small (labels) and only kept when a caller asks.
+			em.metas = append(em.metas, j.rec.Meta)
+		}
 		return sp.write(j.rec.ID, j.rec.Source.String(), &j.res)
 	})
 	if err != nil {
@@ -601,7 +612,11 @@ func (s *scanner) replay(ctx context.Context, sp *spool, extra map[int64][]detec
 				return inputErr(fmt.Errorf("%s changed during the scan", rec.Source.Path))
 			}
 		}
-		if err := em.emit(id, src, &res, rec); err != nil {
+		var meta map[string]string
+		if em.metas != nil {
+			meta = em.metas[seq]
+		}
+		if err := em.emit(id, src, &res, rec, meta); err != nil {
 			return err
 		}
 		s.docs.Add(1)
@@ -748,6 +763,10 @@ type emitter struct {
 	tree    mbom.Tree
 	sum     *Summary
 	line    Line
+	// onResult is Output.OnResult; metas holds each document's record Meta
+	// between the phases of a two-phase scan when onResult is set.
+	onResult func(*Line, map[string]string) error
+	metas    []map[string]string
 }
 
 func (s *scanner) newEmitter() (*emitter, error) {
@@ -776,20 +795,27 @@ func (s *scanner) newEmitter() (*emitter, error) {
 func (em *emitter) needRecords() bool { return em.clean != nil || em.quar != nil }
 
 func (em *emitter) emitJob(j *job) error {
-	return em.emit(j.rec.ID, j.rec.Source.String(), &j.res, j.rec)
+	return em.emit(j.rec.ID, j.rec.Source.String(), &j.res, j.rec, j.rec.Meta)
 }
 
-func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record) error {
+func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record, meta map[string]string) error {
 	if r.Findings == nil {
 		r.Findings = []detect.Finding{}
 	}
-	if em.enc != nil {
+	if em.enc != nil || em.onResult != nil {
 		em.line = Line{
 			ID: id, Source: src, SHA256: r.SHA256, Risk: r.Risk, Score: r.Score,
 			Band: r.Band, Quarantined: r.Quarantined(), Findings: r.Findings,
 		}
+	}
+	if em.enc != nil {
 		if err := em.enc.Encode(&em.line); err != nil {
 			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	if em.onResult != nil {
+		if err := em.onResult(&em.line, meta); err != nil {
+			return err
 		}
 	}
 	split := em.clean

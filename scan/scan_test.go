@@ -467,3 +467,45 @@ func TestRunDetectorPanic(t *testing.T) {
 		t.Errorf("err = %v, want an error naming p.jsonl:2", err)
 	}
 }
+
+// TestRunOnResult checks that OnResult sees every final result in input
+// order with its record's kept fields, in one- and two-phase scans, and that
+// its results match the results file.
+func TestRunOnResult(t *testing.T) {
+	dir := t.TempDir()
+	path := writeMixed(t, dir, 60)
+	for _, twoPhase := range []bool{false, true} {
+		t.Run(fmt.Sprint("twoPhase=", twoPhase), func(t *testing.T) {
+			cfg := Config{Paths: []string{path}, Workers: 3, Window: 4,
+				Dataset: dataset.Options{KeepFields: []string{"id"}}}
+			if twoPhase {
+				cfg.DatasetDetectors = []detect.DatasetDetector{newDupDetector()}
+			}
+			var seen []Line
+			var ids []string
+			got, _ := run(t, cfg, Output{OnResult: func(l *Line, meta map[string]string) error {
+				seen = append(seen, *l)
+				ids = append(ids, meta["id"])
+				return nil
+			}})
+			want := lines(t, got)
+			if len(seen) != len(want) || len(seen) != 60 {
+				t.Fatalf("OnResult saw %d results, the results file has %d", len(seen), len(want))
+			}
+			for i := range want {
+				if !bytesEqualJSON(seen[i], want[i]) {
+					t.Errorf("result %d differs from the results file", i)
+				}
+				if ids[i] != want[i].ID {
+					t.Errorf("result %d: kept field id %q, want %q", i, ids[i], want[i].ID)
+				}
+			}
+		})
+	}
+	// An error from OnResult stops the scan.
+	stop := errors.New("stop here")
+	_, err := Run(context.Background(), Config{Paths: []string{path}}, Output{OnResult: func(*Line, map[string]string) error { return stop }})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Run returned %v, want the OnResult error", err)
+	}
+}

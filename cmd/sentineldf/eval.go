@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sentineldf/sentineldf/dataset"
 	"github.com/sentineldf/sentineldf/detect"
 	"github.com/sentineldf/sentineldf/eval"
 	"github.com/sentineldf/sentineldf/scan"
@@ -150,51 +149,48 @@ func runEval(cmd *cobra.Command, std stdio, f evalFlags, paths []string) error {
 	return nil
 }
 
-// evalLine is the part of a results line (scan.Line) that eval needs.
-type evalLine struct {
-	ID     string      `json:"id"`
-	Source string      `json:"source"`
-	Risk   int         `json:"risk"`
-	Score  float64     `json:"score"`
-	Band   detect.Band `json:"band"`
-}
-
 // evaluate scans cfg's inputs with scan.Run, so that documents are judged
 // exactly as `sentineldf scan` judges them (workers, dataset-level detectors
-// and all), and pairs each result with its record's label. The results come
-// back in input order through a pipe; the labels are read by a second,
-// scan-free pass over the same inputs with the same options, so the two
-// streams line up record for record.
+// and all), and pairs each final result with its record's label and group,
+// which the scan carries through (dataset.Options.KeepFields) without
+// scanning them.
 func evaluate(ctx context.Context, cfg scan.Config, labelField, groupField string, onProgress func(scan.Progress)) (*evalReport, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	var sum *scan.Summary
-	var scanErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sum, scanErr = scan.Run(ctx, cfg, scan.Output{Results: pw, OnProgress: onProgress})
-		pw.CloseWithError(scanErr) // nil: the reader sees io.EOF
-	}()
-
 	th := cfg.Engine.Thresholds
 	rep := &evalReport{LabelField: labelField, GroupField: groupField, Thresholds: th}
-	scored, err := pairLabels(cfg, pr, labelField, groupField, th, rep)
-	if err != nil {
-		cancel()
-		pr.CloseWithError(err)
-		<-done
-		// When the scan failed, the results stopped with its error: report
-		// the cause, not the truncated results.
-		if scanErr != nil && (errors.Is(err, scanErr) || errors.Is(scanErr, scan.ErrInput) || errors.Is(scanErr, scan.ErrConfig)) {
-			return nil, scanErr
+	elevated, quarantine := scoreAtRisk(th.Elevated), scoreAtRisk(th.Quarantine)
+	groups := map[string]string{} // interned group names
+	var scored []eval.Scored
+	onResult := func(l *scan.Line, meta map[string]string) error {
+		// The decisions are score thresholds; they must agree with the
+		// engine's bands or the report would not describe the product.
+		if (l.Score >= quarantine) != (l.Band == detect.BandQuarantine) || (l.Score >= elevated) != (l.Band != detect.BandClean) {
+			return fmt.Errorf("internal error: %s: score %v (risk %d) is inconsistent with band %s", l.Source, l.Score, l.Risk, l.Band)
 		}
-		return nil, err
+		raw, ok := meta[labelField]
+		label, known := parseLabel(raw)
+		if !ok || !known {
+			rep.Unlabelled++
+			if len(rep.UnlabelledSamples) < maxUnlabelledSamples {
+				reason := fmt.Sprintf("no %q field", labelField)
+				if ok {
+					reason = fmt.Sprintf("unknown label %q in field %q", raw, labelField)
+				}
+				rep.UnlabelledSamples = append(rep.UnlabelledSamples, scan.Malformed{Source: l.Source, Reason: reason})
+			}
+			return nil
+		}
+		g := meta[groupField]
+		if in, ok := groups[g]; ok {
+			g = in
+		} else {
+			groups[g] = g
+		}
+		scored = append(scored, eval.Scored{Score: l.Score, Label: label, Group: g})
+		return nil
 	}
-	<-done
-	if scanErr != nil {
-		return nil, scanErr
+	sum, err := scan.Run(ctx, cfg, scan.Output{OnResult: onResult, OnProgress: onProgress})
+	if err != nil {
+		return nil, err
 	}
 	rep.Scanned = sum.Documents
 	rep.Malformed = sum.Malformed
@@ -211,70 +207,6 @@ func evaluate(ctx context.Context, cfg scan.Config, labelField, groupField strin
 		{Name: "quarantine", Threshold: scoreAtRisk(th.Quarantine)},
 	})
 	return rep, nil
-}
-
-// pairLabels reads the results from r and, alongside, the records of cfg's
-// inputs, and returns the labelled documents' scores. Unlabelled rows are
-// counted in rep.
-func pairLabels(cfg scan.Config, r io.Reader, labelField, groupField string, th detect.Thresholds, rep *evalReport) ([]eval.Scored, error) {
-	recs, err := newRecordStream(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer recs.close()
-	elevated, quarantine := scoreAtRisk(th.Elevated), scoreAtRisk(th.Quarantine)
-	groups := map[string]string{} // interned group names
-	var scored []eval.Scored
-	dec := json.NewDecoder(r)
-	for {
-		var l evalLine
-		if err := dec.Decode(&l); err == io.EOF {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("read results: %w", err)
-		}
-		rec, err := recs.next()
-		if err != nil {
-			return nil, err
-		}
-		if rec == nil {
-			return nil, fmt.Errorf("internal error: result %s has no record", l.Source)
-		}
-		if src := rec.Source.String(); src != l.Source || rec.ID != l.ID {
-			return nil, fmt.Errorf("internal error: result %s (%s) does not match record %s (%s)", l.Source, l.ID, src, rec.ID)
-		}
-		// The decisions are score thresholds; they must agree with the
-		// engine's bands or the report would not describe the product.
-		if (l.Score >= quarantine) != (l.Band == detect.BandQuarantine) || (l.Score >= elevated) != (l.Band != detect.BandClean) {
-			return nil, fmt.Errorf("internal error: %s: score %v (risk %d) is inconsistent with band %s", l.Source, l.Score, l.Risk, l.Band)
-		}
-		raw, ok := rec.Meta[labelField]
-		label, known := parseLabel(raw)
-		if !ok || !known {
-			rep.Unlabelled++
-			if len(rep.UnlabelledSamples) < maxUnlabelledSamples {
-				reason := fmt.Sprintf("no %q field", labelField)
-				if ok {
-					reason = fmt.Sprintf("unknown label %q in field %q", raw, labelField)
-				}
-				rep.UnlabelledSamples = append(rep.UnlabelledSamples, scan.Malformed{Source: l.Source, Reason: reason})
-			}
-			continue
-		}
-		g := rec.Meta[groupField]
-		if in, ok := groups[g]; ok {
-			g = in
-		} else {
-			groups[g] = g
-		}
-		scored = append(scored, eval.Scored{Score: l.Score, Label: label, Group: g})
-	}
-	if rec, err := recs.next(); err != nil {
-		return nil, err
-	} else if rec != nil {
-		return nil, fmt.Errorf("internal error: record %s has no result", rec.Source)
-	}
-	return scored, nil
 }
 
 // parseLabel reads a label: 1, true, attack, malicious, poisoned (true);
@@ -304,61 +236,6 @@ func scoreAtRisk(risk int) float64 {
 		return math.Inf(1)
 	}
 	return float64(k) / 1e6
-}
-
-// recordStream reads the records of a scan's inputs in scan order, skipping
-// malformed ones as the scan does.
-type recordStream struct {
-	opts  dataset.Options
-	files []dataset.File
-	r     dataset.Reader
-}
-
-func newRecordStream(cfg scan.Config) (*recordStream, error) {
-	files, err := dataset.Walk(cfg.Paths, cfg.Include, cfg.Exclude)
-	if err != nil {
-		return nil, fmt.Errorf("read labels: %w", err)
-	}
-	return &recordStream{opts: cfg.Dataset, files: files}, nil
-}
-
-// next returns the next well-formed record, or nil at the end.
-func (s *recordStream) next() (*dataset.Record, error) {
-	for {
-		if s.r == nil {
-			if len(s.files) == 0 {
-				return nil, nil
-			}
-			r, err := dataset.Open(s.files[0], s.opts)
-			if err != nil {
-				return nil, fmt.Errorf("read labels: %w", err)
-			}
-			s.r, s.files = r, s.files[1:]
-		}
-		rec, err := s.r.Next()
-		var me *dataset.MalformedError
-		switch {
-		case err == nil:
-			return rec, nil
-		case errors.As(err, &me):
-			continue
-		case err == io.EOF:
-			err = s.r.Close()
-			s.r = nil
-			if err != nil {
-				return nil, fmt.Errorf("read labels: %w", err)
-			}
-		default:
-			return nil, fmt.Errorf("read labels: %w", err)
-		}
-	}
-}
-
-func (s *recordStream) close() {
-	if s.r != nil {
-		s.r.Close()
-		s.r = nil
-	}
 }
 
 // writeEvalReport prints rep as indented JSON or as tables.
