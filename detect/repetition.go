@@ -161,6 +161,10 @@ func repDetectFull(t *Text, emit func(Finding)) {
 		switch {
 		case reps >= 50 && cover >= 0.9:
 			score = repScoreExtreme
+		case reps >= 12 && best.words() == words:
+			// The whole document is one phrase said over and over: there
+			// is nothing in it to learn from.
+			score = repScoreExtreme
 		case reps >= 50:
 			score = repScoreHigh
 		}

@@ -136,6 +136,14 @@ func TestRepetitionScoreBands(t *testing.T) {
 	if f := repDetect(t, strings.Repeat("buy now ", 200))["repetition.token_flood"]; f.Score < 0.7 {
 		t.Errorf("200 repeats scored %.2f, want quarantine", f.Score)
 	}
+	// A document that is nothing but one word said 16 times (the earlier
+	// prototype's poison_005) is degenerate; with a few real words it is not.
+	if f := repDetect(t, strings.TrimSpace(strings.Repeat("REPEAT ", 16)))["repetition.token_flood"]; f.Score < 0.7 {
+		t.Errorf("a document of 16 repeats scored %.2f, want quarantine", f.Score)
+	}
+	if f := repDetect(t, "Chorus: "+strings.Repeat("la ", 16)+"and the band plays on")["repetition.token_flood"]; f.Score >= 0.5 {
+		t.Errorf("16 repeats inside a sentence scored %.2f, want informational", f.Score)
+	}
 }
 
 func TestRepetitionSpanCoversRun(t *testing.T) {
