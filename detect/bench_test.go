@@ -62,8 +62,12 @@ var quoted = regexp.MustCompile(` " ([^"\n]{1,200}?) " `)
 // documents do not repeat one placeholder.
 var unkWords = []string{"river", "council", "harbour", "melody", "province", "engine", "garden", "chapter"}
 
+// unkNumber matches a <unk> standing for the digits of a number ("3,<unk>").
+var unkNumber = regexp.MustCompile(`([0-9],)<unk>`)
+
 func detokenize(s string) string {
 	s = quoted.ReplaceAllString(detokenizeWiki.Replace(s), ` "$1" `)
+	s = unkNumber.ReplaceAllString(s, "${1}000")
 	for i := 0; strings.Contains(s, "<unk>"); i++ {
 		s = strings.Replace(s, "<unk>", unkWords[i%len(unkWords)], 1)
 	}
