@@ -25,7 +25,7 @@ ORT_LIB     := $(ORT_CACHE)/libonnxruntime.so.1
 
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-ort ort-lib bench lint fuzz eval clean
+.PHONY: all build test test-race test-ort ort-lib bench lint fuzz eval clean
 
 all: lint test build
 
@@ -36,6 +36,10 @@ build:
 ## test: every package's tests (go test's normal output).
 test:
 	$(GO) test $(PKGS)
+
+## test-race: the concurrent packages under the race detector (needs cgo).
+test-race:
+	CGO_ENABLED=1 $(GO) test -race ./scan/... ./detect/... ./corpus/... ./dataset/... ./mbom/...
 
 ## ort-lib: fetch ONNX Runtime $(ORT_VERSION) (npm pack onnxruntime-node) into $(ORT_CACHE); print the path.
 ort-lib: $(ORT_LIB)
