@@ -2,9 +2,11 @@ package detect
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -219,17 +221,21 @@ func ScannedText(doc Document) string {
 }
 
 // CacheKey identifies a document's result for this engine: the SHA-256 of
-// the engine's Info and each field's name and normalised text. Two documents
-// with the same key get the same findings and verdict.
+// the engine's Info (version, rule set and config digests, detectors, models,
+// thresholds) and each field's name and original text, length-prefixed. Two
+// documents with the same key get the same result. The original text
+// determines the normalised text for a given engine, and spans and evidence
+// refer to it, so hashing the normalised text as well would add nothing but
+// the cost of normalising.
 func (e *Engine) CacheKey(doc Document) [32]byte {
 	h := sha256.New()
 	h.Write(e.digest[:])
+	var n [binary.MaxVarintLen64]byte
 	for _, f := range doc.Fields {
-		n := e.norm.Normalize(f.Text)
-		fmt.Fprintf(h, "%d:%s%d:", len(f.Name), f.Name, len(f.Text))
-		// The original text matters too: spans and evidence refer to it.
-		h.Write([]byte(f.Text))
-		h.Write([]byte(n.Text))
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f.Name)))])
+		io.WriteString(h, f.Name)
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f.Text)))])
+		io.WriteString(h, f.Text)
 	}
 	var k [32]byte
 	h.Sum(k[:0])

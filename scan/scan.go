@@ -23,7 +23,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -195,11 +194,7 @@ func runEngine(ctx context.Context, start time.Time, eng *detect.Engine, cfg Con
 	s.sum = newSummary(eng.Info(), files, cfg)
 	s.sum.Results.Name = out.ResultsName
 	if cfg.CacheDir != "" {
-		info, err := json.Marshal(eng.Info())
-		if err != nil {
-			return nil, fmt.Errorf("cache key: %w", err)
-		}
-		s.infoDigest = sha256.Sum256(append([]byte("sentineldf.scan.cache.v1\n"), info...))
+		var err error
 		if s.cache, err = OpenCache(cfg.CacheDir); err != nil {
 			return nil, err
 		}
@@ -236,18 +231,16 @@ func (e *classified) Unwrap() []error { return []error{e.kind, e.err} }
 func inputErr(err error) error { return &classified{ErrInput, err} }
 
 type scanner struct {
-	cfg   Config
-	out   Output
-	eng   *detect.Engine
-	files []dataset.File
-	dds   []detect.DatasetDetector
-	cache *Cache
-	// infoDigest salts cache keys with everything that configures the engine.
-	infoDigest [32]byte
-	workers    int
-	start      time.Time
-	total      int64
-	sum        *Summary
+	cfg     Config
+	out     Output
+	eng     *detect.Engine
+	files   []dataset.File
+	dds     []detect.DatasetDetector
+	cache   *Cache
+	workers int
+	start   time.Time
+	total   int64
+	sum     *Summary
 
 	docs      atomic.Int64
 	bytesRead atomic.Int64
@@ -507,29 +500,6 @@ func toDocument(r *dataset.Record) detect.Document {
 	return detect.Document{ID: r.ID, Fields: fs}
 }
 
-// cacheKey identifies a document's result: the SHA-256 of the engine's Info
-// (version, ruleset and config digests, detectors, models, thresholds) and
-// the document's field names and original texts.
-//
-// It equals detect.Engine.CacheKey in what it distinguishes — that key also
-// hashes the normalised text, which is a function of the original text and
-// the engine version, so it adds no information — but it skips normalising
-// the text, which made up most of the cost of a cached rescan.
-func (s *scanner) cacheKey(doc detect.Document) [32]byte {
-	h := sha256.New()
-	h.Write(s.infoDigest[:])
-	var n [binary.MaxVarintLen64]byte
-	for _, f := range doc.Fields {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f.Name)))])
-		io.WriteString(h, f.Name)
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(f.Text)))])
-		io.WriteString(h, f.Text)
-	}
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
-
 // scanDoc scans one document, through the cache when there is one, and
 // prepares it for the dataset detectors (their per-document work runs here,
 // on the workers; only Observe runs on the ordered writer). A detector that
@@ -557,7 +527,7 @@ func (s *scanner) engineScan(j *job) {
 		j.res = s.eng.Scan(j.doc)
 		return
 	}
-	key := s.cacheKey(j.doc)
+	key := s.eng.CacheKey(j.doc)
 	if r, ok := s.cache.Get(key); ok {
 		j.res, j.cached = r, true
 		s.cacheHits.Add(1)
