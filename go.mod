@@ -3,7 +3,6 @@ module github.com/sentineldf/sentineldf
 go 1.26.0
 
 require (
-	github.com/coregx/ahocorasick v0.3.1
 	github.com/klauspost/compress v1.20.4
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/spf13/cobra v1.10.2

@@ -9,9 +9,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
-	"unsafe"
 
-	"github.com/coregx/ahocorasick"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -176,7 +174,7 @@ func ParseRules(src []byte) (*RuleSet, error) {
 // anchors, confirming candidates with each rule's regexp.
 type ruleDetector struct {
 	rules []*Rule
-	ac    *ahocorasick.Automaton
+	ac    *acDFA
 	// byAnchor[i] lists the rules (indexes into rules) anchored by term i.
 	byAnchor [][]int
 	// requires[r] is the set (a bitset over term ids) of terms rule r
@@ -239,11 +237,9 @@ func newRuleDetector(rs *RuleSet, disabled map[string]bool) (*ruleDetector, erro
 		d.maxTerm = max(d.maxTerm, len(t))
 	}
 	if len(d.terms) > 0 {
-		ac, err := ahocorasick.NewBuilder().AddStrings(d.terms).Build()
-		if err != nil {
-			return nil, fmt.Errorf("rules: build automaton: %w", err)
+		if d.ac = newACDFA(d.terms); d.ac == nil {
+			return nil, fmt.Errorf("rules: the %d anchors need more than 65,536 automaton states", len(d.terms))
 		}
-		d.ac = ac
 	}
 	return d, nil
 }
@@ -294,12 +290,9 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 		return
 	}
 	text := t.Norm.Text
-	// The automaton only reads its input: view the string's bytes in place
-	// rather than copying them for every text.
-	hay := unsafe.Slice(unsafe.StringData(text), len(text))
 	// Candidate regions per rule: anchor positions widened by the window,
 	// merged when they overlap, kept only where a required term is near.
-	ms := d.ac.FindAllOverlapping(hay)
+	ms := d.ac.findAll(text, nil)
 	if len(ms) == 0 {
 		return
 	}
@@ -311,7 +304,7 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 		if req == nil {
 			return true
 		}
-		i, _ := slices.BinarySearchFunc(ms, lo, func(m ahocorasick.Match, lo int) int { return m.End - lo })
+		i, _ := slices.BinarySearchFunc(ms, lo, func(m acMatch, lo int) int { return m.End - lo })
 		for ; i < len(ms) && ms[i].End-d.maxTerm < hi; i++ {
 			m := ms[i]
 			if m.Start >= lo && m.Start < hi && req[m.PatternID>>6]&(1<<(m.PatternID&63)) != 0 {
