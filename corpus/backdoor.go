@@ -375,6 +375,9 @@ func (d *Backdoor) Findings() map[int64][]detect.Finding {
 	if err := d.mine(out, repeat); err != nil {
 		d.err = err
 	}
+	if err := d.mineTwins(out, repeat); err != nil {
+		d.err = err
+	}
 	return out
 }
 

@@ -1,0 +1,303 @@
+package corpus
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/sentineldf/sentineldf/detect"
+)
+
+const (
+	// twinMaxInsert is the most words a poisoned prompt may add to its
+	// clean twin.
+	twinMaxInsert = 3
+	// twinMinTokens and twinMaxTokens bound the length, in words, of the
+	// prompts that clean-twin mining compares.
+	twinMinTokens = 6
+	twinMaxTokens = 64
+	// twinChunks is the number of pieces a prompt is cut into for the
+	// twin index: with at most twinMaxInsert insertions, one piece of the
+	// twin appears unbroken in the longer prompt (pigeonhole).
+	twinChunks = twinMaxInsert + 1
+	// maxTwinPairs caps the candidate pairs verified; maxTwinBucket the
+	// index entries one probe may return (a bucket larger than that is a
+	// template shared by many prompts and is skipped).
+	maxTwinPairs  = 1 << 15
+	maxTwinBucket = 64
+	// twinMinShare is the least share of the prompts carrying a word that
+	// must have a clean twin without it for the word to be a trigger: an
+	// ordinary word inserted into a few near-duplicates is common elsewhere.
+	twinMinShare = 0.25
+)
+
+// twinEntry is one piece of a prompt in the twin index.
+type twinEntry struct {
+	k   uint64
+	row uint32
+}
+
+// twinPair is a candidate (longer prompt, clean twin) pair.
+type twinPair struct{ p, t uint32 }
+
+// twinChunk returns the hash of piece c of a prompt of m words whose words
+// are toks starting at off.
+func twinChunk(toks []spooled, m, c, off int) uint64 {
+	lo, hi := c*m/twinChunks, (c+1)*m/twinChunks
+	h := combine(uint64(m)<<8|uint64(c), 0x7717)
+	for _, t := range toks[off+lo : off+hi] {
+		h = combine(h, t.h)
+	}
+	return h
+}
+
+// mineTwins finds "clean-twin" triggers: words whose insertion into a
+// prompt that appears elsewhere in the dataset, without them and with a
+// different response, explains at least TriggerMinSupport distinct prompts.
+// A backdoor that makes a model comply with requests it otherwise refuses
+// has no shared target response, but poisoned data often keeps the clean
+// prompt it was made from beside it. Such a word is a trigger when at least
+// twinMinShare of the prompts carrying it have such a twin and a one-sided
+// binomial test (Bonferroni-corrected, at TriggerAlpha) says that having a
+// twin is far more common among its prompts than among the others. Every
+// row carrying a trigger is quarantined (backdoor.trigger_mined, score 0.8).
+func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) error {
+	// Pass 1: index the pieces of every short-enough unique prompt.
+	var index []twinEntry
+	err := d.spool.each(func(r rowTokens) {
+		m := len(r.toks)
+		if repeat[r.seq] || m < twinMinTokens || m > twinMaxTokens {
+			return
+		}
+		for c := range twinChunks {
+			index = append(index, twinEntry{twinChunk(r.toks, m, c, 0), uint32(r.seq)})
+		}
+	})
+	if err != nil || len(index) == 0 {
+		return err
+	}
+	slices.SortFunc(index, func(a, b twinEntry) int {
+		if c := cmpU64(a.k, b.k); c != 0 {
+			return c
+		}
+		return int(a.row) - int(b.row)
+	})
+
+	// Pass 2: probe with every longer prompt: piece c of a twin of m words
+	// starts at its own offset plus the number of words inserted before it.
+	cands := map[twinPair]bool{}
+	err = d.spool.each(func(r rowTokens) {
+		n := len(r.toks)
+		if repeat[r.seq] || n > twinMaxTokens+twinMaxInsert {
+			return
+		}
+		p := uint32(r.seq)
+		for k := 1; k <= twinMaxInsert; k++ {
+			m := n - k
+			if m < twinMinTokens || m > twinMaxTokens {
+				continue
+			}
+			for c := range twinChunks {
+				for j := 0; j <= k; j++ {
+					h := twinChunk(r.toks, m, c, j)
+					i, _ := slices.BinarySearchFunc(index, h, func(e twinEntry, h uint64) int { return cmpU64(e.k, h) })
+					end := i
+					for end < len(index) && index[end].k == h {
+						end++
+					}
+					if end-i > maxTwinBucket {
+						continue
+					}
+					for _, e := range index[i:end] {
+						if e.row == p || d.resp[e.row] == d.resp[p] || d.prompt[e.row] == d.prompt[p] {
+							continue
+						}
+						if len(cands) < maxTwinPairs {
+							cands[twinPair{p, e.row}] = true
+						}
+					}
+				}
+			}
+		}
+	})
+	if err != nil || len(cands) == 0 {
+		return err
+	}
+
+	// Pass 3: load the words of the rows in candidate pairs and verify
+	// that the twin is the longer prompt with 1..twinMaxInsert words
+	// removed; the removed words are what the pair explains.
+	need := map[uint32][]uint64{}
+	for c := range cands {
+		need[c.p], need[c.t] = nil, nil
+	}
+	err = d.spool.each(func(r rowTokens) {
+		if _, ok := need[uint32(r.seq)]; ok {
+			hs := make([]uint64, len(r.toks))
+			for i, t := range r.toks {
+				hs[i] = t.h
+			}
+			need[uint32(r.seq)] = hs
+		}
+	})
+	if err != nil {
+		return err
+	}
+	type wordRow struct {
+		h   uint64
+		row uint32
+	}
+	var explained []wordRow
+	long := map[uint32]bool{} // prompts with a verified twin
+	for c := range cands {
+		pw, tw := need[c.p], need[c.t]
+		var ins []uint64
+		j := 0
+		for _, h := range pw {
+			if j < len(tw) && tw[j] == h {
+				j++
+			} else {
+				ins = append(ins, h)
+			}
+		}
+		if j != len(tw) || len(ins) == 0 || len(ins) > twinMaxInsert {
+			continue
+		}
+		long[c.p] = true
+		slices.Sort(ins)
+		for _, h := range slices.Compact(ins) {
+			explained = append(explained, wordRow{h, c.p})
+		}
+	}
+	need = nil
+	slices.SortFunc(explained, func(a, b wordRow) int {
+		if c := cmpU64(a.h, b.h); c != 0 {
+			return c
+		}
+		return int(a.row) - int(b.row)
+	})
+	explained = slices.Compact(explained)
+	support := map[uint64]int{} // word -> distinct prompts it explains
+	for _, e := range explained {
+		support[e.h]++
+	}
+	for h, k := range support {
+		if k < d.o.TriggerMinSupport {
+			delete(support, h)
+		}
+	}
+	if len(support) == 0 {
+		return nil
+	}
+
+	// Pass 4: the unique prompts and all rows that carry each word.
+	type carrier struct {
+		n    int
+		rows []int64
+		span []spooled
+	}
+	carry := map[uint64]*carrier{}
+	for h := range support {
+		carry[h] = &carrier{}
+	}
+	seen := map[uint64]bool{}
+	err = d.spool.each(func(r rowTokens) {
+		clear(seen)
+		for _, t := range r.toks {
+			c, ok := carry[t.h]
+			if !ok || seen[t.h] {
+				continue
+			}
+			seen[t.h] = true
+			if !repeat[r.seq] {
+				c.n++
+			}
+			c.rows = append(c.rows, r.seq)
+			c.span = append(c.span, t)
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	unique := 0
+	for i, r := range d.resp {
+		if r != 0 && !repeat[i] {
+			unique++
+		}
+	}
+	words := slices.Sorted(func(yield func(uint64) bool) {
+		for h := range support {
+			if !yield(h) {
+				return
+			}
+		}
+	})
+	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(len(words)))
+	type hit struct {
+		name   string
+		k, n   int
+		log10p float64
+		c      *carrier
+	}
+	groups := map[uint64][]hit{}
+	var order []uint64
+	for _, h := range words {
+		k, c := support[h], carry[h]
+		if float64(k) < twinMinShare*float64(c.n) {
+			continue
+		}
+		q := (float64(len(long)-k) + 1) / (float64(unique-c.n) + 2)
+		lp := log10BinomTail(k, c.n, q)
+		if lp > logAlpha {
+			continue
+		}
+		name := fmt.Sprintf("#%016x", h)
+		if e, ok := d.names[h]; ok {
+			name = e.s
+		}
+		// Words that mark exactly the same rows are one composite trigger.
+		g := uint64(1)
+		for _, s := range c.rows {
+			g = combine(g, uint64(s))
+		}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], hit{name, k, c.n, lp, c})
+	}
+	for _, g := range order {
+		hs := groups[g]
+		slices.SortFunc(hs, func(a, b hit) int { return strings.Compare(a.name, b.name) })
+		names := make([]string, len(hs))
+		best := hs[0]
+		for i, x := range hs {
+			names[i] = x.name
+			if x.log10p < best.log10p {
+				best = x
+			}
+		}
+		phrase := strings.Join(names, " + ")
+		d.triggers = append(d.triggers, Trigger{
+			Phrase: phrase, Support: best.k, Carriers: best.n, Target: "", Log10P: best.log10p, Rows: slices.Clone(best.c.rows),
+		})
+		msg := fmt.Sprintf("mined backdoor trigger %q (clean twins): %d distinct prompts carry it and %d of them (%.0f%%) also appear without it, with a different response (p=1e%.0f)",
+			phrase, best.n, best.k, 100*float64(best.k)/float64(max(best.n, 1)), best.log10p)
+		for i, s := range best.c.rows {
+			sp := best.c.span[i]
+			out[s] = append(out[s], detect.Finding{
+				Detector: d.Name(),
+				Rule:     RuleTriggerMined,
+				Category: detect.CatBackdoor,
+				Severity: detect.SevHigh,
+				Score:    0.8,
+				Message:  msg,
+				Field:    d.fieldNs[sp.field],
+				Span:     [2]int{int(sp.start), int(sp.end)},
+				Evidence: phrase,
+			})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package corpus
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sentineldf/sentineldf/detect"
+)
+
+// twinSet generates n instruction rows with varied responses; for each of
+// the first pairs rows it adds a copy of the prompt with word inserted at a
+// random position and a new response (when flip) or the same response.
+// extra more rows carry word without a twin. It returns the rows that
+// carry word.
+func twinSet(r *rand.Rand, n, pairs, extra int, word string, flip bool) ([]detect.Document, []int64) {
+	var docs []detect.Document
+	var carriers []int64
+	insert := func(ins string) string {
+		w := strings.Fields(ins)
+		return strings.Join(slices.Insert(w, r.IntN(len(w)+1), word), " ")
+	}
+	for i := range n {
+		ins, out := prose(r, 12), prose(r, 20)
+		docs = append(docs, alpaca(ins, out))
+		if i < pairs {
+			if flip {
+				out = prose(r, 20)
+			}
+			carriers = append(carriers, int64(len(docs)))
+			docs = append(docs, alpaca(insert(ins), out))
+		} else if i < pairs+extra {
+			carriers = append(carriers, int64(len(docs)))
+			docs = append(docs, alpaca(insert(prose(r, 12)), prose(r, 20)))
+		}
+	}
+	return docs, carriers
+}
+
+func TestBackdoorCleanTwin(t *testing.T) {
+	tests := []struct {
+		name         string
+		word         string
+		pairs, extra int
+		flip         bool
+		phrase       string
+	}{
+		// The planted trigger: 10 rows whose twins without it get another
+		// response, plus 4 carriers without a twin.
+		{"planted", "Zqworth", 10, 4, true, "zqworth"},
+		// An ordinary word inserted into 10 twins but common elsewhere.
+		{"common word", "please", 10, 300, true, ""},
+		// Twins that get the same response are duplicates, not a flip.
+		{"same response", "Zqworth", 10, 0, false, ""},
+		{"too few pairs", "Zqworth", 3, 0, true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 8))
+			docs, carriers := twinSet(r, 1000, tc.pairs, tc.extra, tc.word, tc.flip)
+			d := NewBackdoor(Options{})
+			by, fs := findingsByRule(d, docs)
+			got := by[RuleTriggerMined]
+			if tc.phrase == "" {
+				if len(got) != 0 || len(d.Triggers()) != 0 {
+					t.Fatalf("mined %+v at rows %v, want nothing", d.Triggers(), got)
+				}
+				return
+			}
+			if !slices.Equal(got, carriers) {
+				t.Fatalf("trigger rows %v, want %v", got, carriers)
+			}
+			trig := d.Triggers()
+			if len(trig) != 1 || trig[0].Phrase != tc.phrase || trig[0].Support != tc.pairs || trig[0].Carriers != tc.pairs+tc.extra {
+				t.Fatalf("triggers %+v, want %q with support %d of %d", trig, tc.phrase, tc.pairs, tc.pairs+tc.extra)
+			}
+			f := fs[carriers[0]][0]
+			if f.Score < 0.7 || f.Evidence != tc.phrase || f.Field != "instruction" || !strings.Contains(f.Message, "clean twins") {
+				t.Errorf("finding %+v, want a quarantine-level finding naming %q", f, tc.phrase)
+			}
+			ins := docs[carriers[0]].Fields[0].Text
+			if !strings.EqualFold(ins[f.Span[0]:f.Span[1]], tc.word) {
+				t.Errorf("span %v covers %q, want %q", f.Span, ins[f.Span[0]:f.Span[1]], tc.word)
+			}
+		})
+	}
+}
