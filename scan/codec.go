@@ -1,8 +1,10 @@
 package scan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math"
 
@@ -171,4 +173,25 @@ func decodeResult(b []byte) (detect.Result, error) {
 		return detect.Result{}, d.err
 	}
 	return r, nil
+}
+
+// NewLine returns the results line of a document with identity id, found
+// at source, whose final result is r.
+func NewLine(id, source string, r *detect.Result) Line {
+	return Line{
+		ID: id, Source: source, SHA256: r.SHA256, Risk: r.Risk, Score: r.Score,
+		Band: r.Band, Quarantined: r.Quarantined(), Findings: r.Findings,
+	}
+}
+
+// MarshalLine encodes l exactly as a line of the results file, without the
+// trailing newline.
+func MarshalLine(l *Line) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(l); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

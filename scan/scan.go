@@ -70,6 +70,8 @@ type Config struct {
 	Strict bool
 	// CacheDir, when set, caches results there (see Cache).
 	CacheDir string
+	// ResultCache, when set (and CacheDir is not), caches results in it.
+	ResultCache ResultCache
 	// TempDir is where the two-phase spool goes; "" means os.TempDir().
 	TempDir string
 	// MalformedSamples is how many malformed records the summary lists;
@@ -195,13 +197,16 @@ func runEngine(ctx context.Context, start time.Time, eng *detect.Engine, cfg Con
 	s.sum.Results.Name = out.ResultsName
 	if cfg.CacheDir != "" {
 		var err error
-		if s.cache, err = OpenCache(cfg.CacheDir); err != nil {
+		if s.dirCache, err = OpenCache(cfg.CacheDir); err != nil {
 			return nil, err
 		}
+		s.cache = s.dirCache
+	} else if cfg.ResultCache != nil {
+		s.cache = cfg.ResultCache
 	}
 	err = s.run(ctx)
-	if s.cache != nil {
-		if cerr := s.cache.Close(); err == nil {
+	if s.dirCache != nil {
+		if cerr := s.dirCache.Close(); err == nil {
 			err = cerr
 		}
 	}
@@ -231,16 +236,17 @@ func (e *classified) Unwrap() []error { return []error{e.kind, e.err} }
 func inputErr(err error) error { return &classified{ErrInput, err} }
 
 type scanner struct {
-	cfg     Config
-	out     Output
-	eng     *detect.Engine
-	files   []dataset.File
-	dds     []detect.DatasetDetector
-	cache   *Cache
-	workers int
-	start   time.Time
-	total   int64
-	sum     *Summary
+	cfg      Config
+	out      Output
+	eng      *detect.Engine
+	files    []dataset.File
+	dds      []detect.DatasetDetector
+	cache    ResultCache
+	dirCache *Cache
+	workers  int
+	start    time.Time
+	total    int64
+	sum      *Summary
 
 	docs      atomic.Int64
 	bytesRead atomic.Int64
@@ -773,10 +779,7 @@ func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record, m
 		r.Findings = []detect.Finding{}
 	}
 	if em.enc != nil || em.onResult != nil {
-		em.line = Line{
-			ID: id, Source: src, SHA256: r.SHA256, Risk: r.Risk, Score: r.Score,
-			Band: r.Band, Quarantined: r.Quarantined(), Findings: r.Findings,
-		}
+		em.line = NewLine(id, src, r)
 	}
 	if em.enc != nil {
 		if err := em.enc.Encode(&em.line); err != nil {
