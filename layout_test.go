@@ -35,7 +35,10 @@ func layoutRules() []edgeRule {
 		{From: "dataset", To: []string{"*"}, Why: "readers and writers depend only on the standard library and format libraries"},
 		{From: "mbom", To: []string{"*"}, Why: "signed records depend only on the standard library"},
 		{From: "eval", To: []string{"*"}, Why: "metrics are pure functions"},
-		{From: "client", To: []string{"*"}, Why: "the public SDK must not drag the server in"},
+		{From: "client", To: []string{"*"}, Except: []string{"."}, Why: "the public SDK shares the wire types of the root package and must not drag the server in"},
+		{From: "telemetry", To: []string{"*"}, Why: "logging, metrics and tracing setup stand alone"},
+		{From: "api", To: []string{"worker", "client"}, Why: "the control plane does not run jobs and is not its own client"},
+		{From: "worker", To: []string{"api", "client"}, Why: "the data plane does not serve HTTP"},
 		{From: "scan", To: []string{"*"}, Except: []string{"detect", "dataset", "mbom"}, Why: "the pipeline wires the engine, readers and records only"},
 		{From: "corpus", To: []string{"*"}, Except: []string{"detect"}, Why: "dataset-level detectors use the engine only"},
 		{From: "classify", To: []string{"*"}, Except: []string{"detect", "dataset"}, Why: "the classifier is a detector: it sees the engine's types and reads training data"},
@@ -44,6 +47,9 @@ func layoutRules() []edgeRule {
 	}
 	for _, b := range backends {
 		rules = append(rules, edgeRule{From: b, To: without(backends, b), Why: "backends never import each other"})
+	}
+	for _, p := range []string{"storetest", "blobtest", "cachetest"} {
+		rules = append(rules, edgeRule{From: p, To: backends, Why: "a conformance suite is written against the seam, never a backend"})
 	}
 	for _, p := range []string{"api", "web", "worker", "billing"} {
 		rules = append(rules, edgeRule{From: p, To: backends, Why: "only cmd/sentineldf names concrete backends"})
