@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -358,7 +359,7 @@ func collectFiles(ctx context.Context, paths []string, filter func(string) bool)
 			if !st.Mode().IsRegular() {
 				return nil, sentineldf.Errorf(sentineldf.EINVALID, "input %s: not a regular file", arg)
 			}
-			if err := add(arg, filepath.Base(arg)); err != nil {
+			if err := add(arg, uploadName(arg, "")); err != nil {
 				return nil, err
 			}
 			continue
@@ -368,7 +369,7 @@ func collectFiles(ctx context.Context, paths []string, filter func(string) bool)
 			return nil, err
 		}
 		for _, f := range found {
-			if err := add(f.path, f.spec.Name); err != nil {
+			if err := add(f.path, uploadName(arg, f.spec.Name)); err != nil {
 				return nil, err
 			}
 		}
@@ -387,6 +388,28 @@ func collectFiles(ctx context.Context, paths []string, filter func(string) bool)
 		files[i].spec.Size, files[i].spec.SHA256 = size, sum
 	}
 	return files, nil
+}
+
+// uploadName names a file in the scan the way `sentineldf scan` names it in
+// its results: the path as given (slash-separated), rel joined to the
+// directory argument arg for files found under it. A path that is absolute
+// or leaves the working directory keeps only its base name (or its path
+// relative to the directory argument), so no local layout leaks into the
+// scan and the name stays a clean relative path.
+func uploadName(arg, rel string) string {
+	prefix := ""
+	if filepath.IsLocal(arg) {
+		prefix = filepath.ToSlash(filepath.Clean(arg))
+	} else if rel == "" {
+		prefix = filepath.Base(arg)
+	}
+	switch {
+	case rel == "":
+		return prefix
+	case prefix == "" || prefix == ".":
+		return rel
+	}
+	return path.Join(prefix, rel)
 }
 
 // walkDir lists the regular files under dir (following symbolic links to

@@ -134,6 +134,11 @@ func (o Options) withDefaults() (Options, error) {
 type File struct {
 	// Path is the file's path, as given or as found while walking.
 	Path string
+	// Name, when set, is the name the file goes by: records' Sources,
+	// malformed-record reports and error messages use it instead of Path
+	// (e.g. the name a file was uploaded under while it is read from a
+	// temporary copy). Walk leaves it empty.
+	Name string
 	// Rel is the path relative to the directory argument it was found under,
 	// with "/" separators (the base name for a file argument).
 	Rel string
@@ -143,6 +148,14 @@ type File struct {
 	Format Format
 	// Compression is "", "gzip" or "zstd", by extension.
 	Compression string
+}
+
+// DisplayName returns Name, or Path when Name is empty.
+func (f File) DisplayName() string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return f.Path
 }
 
 // Compressions for File.Compression.

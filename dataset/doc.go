@@ -17,6 +17,10 @@
 // File.Rel; a glob without a "/" also matches the base name at any depth, so
 // "*.jsonl" selects every JSONL file of a tree.
 //
+// A File read from a temporary copy can carry the name it goes by in
+// File.Name: records' sources, malformed-record reports and errors then use
+// it instead of the path, and a split routes records by it.
+//
 // # Formats
 //
 // The format comes from the extension, case-insensitively, after stripping

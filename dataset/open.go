@@ -34,9 +34,9 @@ func Open(f File, opts Options) (Reader, error) {
 	switch format {
 	case FormatJSONL, FormatJSON, FormatCSV, FormatTSV, FormatParquet, FormatText:
 	case "":
-		return nil, fmt.Errorf("%s: unknown file format (use --format)", f.Path)
+		return nil, fmt.Errorf("%s: unknown file format (use --format)", f.DisplayName())
 	default:
-		return nil, fmt.Errorf("%s: unknown format %q", f.Path, format)
+		return nil, fmt.Errorf("%s: unknown format %q", f.DisplayName(), format)
 	}
 	if format == FormatParquet {
 		return openParquet(f, opts)
@@ -82,7 +82,7 @@ func (c *hashCounter) Read(p []byte) (int, error) {
 // stream is an open file: the decompressed contents plus the bookkeeping
 // shared by the sequential readers.
 type stream struct {
-	path   string
+	path   string // the file's display name (File.DisplayName)
 	file   *os.File
 	raw    *hashCounter
 	disk   *bufio.Reader // buffered on-disk bytes (compressed or not)
@@ -95,11 +95,12 @@ type stream struct {
 // openStream opens f and sets up decompression, by extension or by magic
 // bytes.
 func openStream(f File) (*stream, error) {
+	name := f.DisplayName()
 	fh, err := os.Open(f.Path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", f.Path, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	s := &stream{path: f.Path, file: fh, raw: &hashCounter{r: fh, h: sha256.New()}}
+	s := &stream{path: name, file: fh, raw: &hashCounter{r: fh, h: sha256.New()}}
 	s.disk = bufio.NewReaderSize(s.raw, 64<<10)
 	magic, _ := s.disk.Peek(4)
 	switch {
@@ -107,20 +108,20 @@ func openStream(f File) (*stream, error) {
 		gz, err := gzip.NewReader(s.disk)
 		if err != nil {
 			fh.Close()
-			return nil, fmt.Errorf("%s: gzip: %w", f.Path, err)
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
 		}
 		s.r = gz
 	case bytes.HasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(s.disk, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			fh.Close()
-			return nil, fmt.Errorf("%s: zstd: %w", f.Path, err)
+			return nil, fmt.Errorf("%s: zstd: %w", name, err)
 		}
 		s.zr, s.r = zr, zr
 	default:
 		if f.Compression != "" && len(magic) > 0 {
 			fh.Close()
-			return nil, fmt.Errorf("%s: not a %s file (bad magic bytes)", f.Path, f.Compression)
+			return nil, fmt.Errorf("%s: not a %s file (bad magic bytes)", name, f.Compression)
 		}
 		s.r = s.disk
 	}

@@ -74,28 +74,28 @@ type parquetReader struct {
 	jbuf   bytes.Buffer
 }
 
-// openParquetFile opens path as a Parquet file; parquet-go panics on some
-// corrupt files, which become errors here.
-func openParquetFile(path string) (f *os.File, ra *hashingReaderAt, pf *parquet.File, size int64, err error) {
+// openParquetFile opens path as a Parquet file, naming it name in errors;
+// parquet-go panics on some corrupt files, which become errors here.
+func openParquetFile(path, name string) (f *os.File, ra *hashingReaderAt, pf *parquet.File, size int64, err error) {
 	f, err = os.Open(path)
 	if err != nil {
-		return nil, nil, nil, 0, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, nil, 0, fmt.Errorf("open %s: %w", name, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, nil, 0, fmt.Errorf("stat %s: %w", path, err)
+		return nil, nil, nil, 0, fmt.Errorf("stat %s: %w", name, err)
 	}
 	size = st.Size()
 	magic := make([]byte, 4)
 	if _, err := f.ReadAt(magic, 0); err == nil && (bytes.HasPrefix(magic, gzipMagic) || bytes.Equal(magic, zstdMagic)) {
 		f.Close()
-		return nil, nil, nil, 0, fmt.Errorf("%s: compressed Parquet files are not supported (Parquet compresses its pages itself)", path)
+		return nil, nil, nil, 0, fmt.Errorf("%s: compressed Parquet files are not supported (Parquet compresses its pages itself)", name)
 	}
 	ra = &hashingReaderAt{f: f, h: sha256.New()}
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: corrupt Parquet file: %v", path, p)
+			err = fmt.Errorf("%s: corrupt Parquet file: %v", name, p)
 		}
 		if err != nil {
 			f.Close()
@@ -103,24 +103,24 @@ func openParquetFile(path string) (f *os.File, ra *hashingReaderAt, pf *parquet.
 	}()
 	pf, err = parquet.OpenFile(ra, size, parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
 	if err != nil {
-		return nil, nil, nil, 0, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return f, ra, pf, size, nil
 }
 
 func openParquet(f File, opts Options) (Reader, error) {
 	if f.Compression != "" {
-		return nil, fmt.Errorf("%s: compressed Parquet files are not supported (Parquet compresses its pages itself)", f.Path)
+		return nil, fmt.Errorf("%s: compressed Parquet files are not supported (Parquet compresses its pages itself)", f.DisplayName())
 	}
 	x, err := newExtractor(opts)
 	if err != nil {
 		return nil, err
 	}
-	fh, ra, pf, size, err := openParquetFile(f.Path)
+	fh, ra, pf, size, err := openParquetFile(f.Path, f.DisplayName())
 	if err != nil {
 		return nil, err
 	}
-	r := &parquetReader{path: f.Path, f: fh, ra: ra, size: size, x: x, schema: pf.Schema(), total: pf.NumRows()}
+	r := &parquetReader{path: f.DisplayName(), f: fh, ra: ra, size: size, x: x, schema: pf.Schema(), total: pf.NumRows()}
 	r.pr = parquet.NewReader(pf)
 	r.rows = make([]parquet.Row, 64)
 	return r, nil

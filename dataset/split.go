@@ -23,7 +23,7 @@ type Split struct {
 	dest   string
 	dir    bool
 	files  []File
-	byPath map[string]int
+	byPath map[string]int // File.DisplayName → index
 	stdout io.Writer
 
 	// file mode
@@ -52,12 +52,12 @@ func NewSplit(dest string, files []File, stdout io.Writer) (*Split, error) {
 	s := &Split{dest: dest, files: files, byPath: make(map[string]int, len(files)), stdout: stdout}
 	for i, f := range files {
 		if f.Format == "" {
-			return nil, fmt.Errorf("split: %s: unknown file format", f.Path)
+			return nil, fmt.Errorf("split: %s: unknown file format", f.DisplayName())
 		}
-		if _, dup := s.byPath[f.Path]; dup {
-			return nil, fmt.Errorf("split: %s given twice", f.Path)
+		if _, dup := s.byPath[f.DisplayName()]; dup {
+			return nil, fmt.Errorf("split: %s given twice", f.DisplayName())
 		}
-		s.byPath[f.Path] = i
+		s.byPath[f.DisplayName()] = i
 	}
 	if dest != "-" {
 		if strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, string(os.PathSeparator)) {
@@ -76,13 +76,13 @@ func (s *Split) initDir() error {
 	seen := map[string]string{}
 	for _, f := range s.files {
 		if !filepath.IsLocal(filepath.FromSlash(f.Rel)) {
-			return fmt.Errorf("split: %s: relative path %q escapes the destination", f.Path, f.Rel)
+			return fmt.Errorf("split: %s: relative path %q escapes the destination", f.DisplayName(), f.Rel)
 		}
 		out := s.outPath(f)
 		if prev, ok := seen[out]; ok {
-			return fmt.Errorf("split: %s and %s would both be written to %s", prev, f.Path, out)
+			return fmt.Errorf("split: %s and %s would both be written to %s", prev, f.DisplayName(), out)
 		}
-		seen[out] = f.Path
+		seen[out] = f.DisplayName()
 		if err := notAnInput(out, s.files); err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func notAnInput(out string, files []File) error {
 	}
 	for _, f := range files {
 		if ist, err := os.Stat(f.Path); err == nil && os.SameFile(ost, ist) {
-			return fmt.Errorf("split: output %s is the input %s", out, f.Path)
+			return fmt.Errorf("split: output %s is the input %s", out, f.DisplayName())
 		}
 	}
 	return nil
@@ -118,9 +118,9 @@ func (s *Split) initFile() error {
 	var from string
 	for _, f := range s.files {
 		if format == "" {
-			format, from = f.Format, f.Path
+			format, from = f.Format, f.DisplayName()
 		} else if f.Format != format {
-			return fmt.Errorf("split: cannot write %s (%s) and %s (%s) to one file %s; use a directory destination", from, format, f.Path, f.Format, s.dest)
+			return fmt.Errorf("split: cannot write %s (%s) and %s (%s) to one file %s; use a directory destination", from, format, f.DisplayName(), f.Format, s.dest)
 		}
 	}
 	destFormat, comp := DetectFormat(s.dest)
@@ -149,9 +149,9 @@ func (s *Split) initFile() error {
 				continue // an empty file
 			}
 			if sk.header == nil {
-				sk.header, names, from = raw, hdr, f.Path
+				sk.header, names, from = raw, hdr, f.DisplayName()
 			} else if !slices.Equal(names, hdr) {
-				return fmt.Errorf("split: %s and %s have different CSV headers; use a directory destination", from, f.Path)
+				return fmt.Errorf("split: %s and %s have different CSV headers; use a directory destination", from, f.DisplayName())
 			}
 		}
 	case FormatParquet:
@@ -161,9 +161,9 @@ func (s *Split) initFile() error {
 				return err
 			}
 			if sk.schema == nil {
-				sk.schema, from = schema, f.Path
+				sk.schema, from = schema, f.DisplayName()
 			} else if !parquet.EqualNodes(sk.schema, schema) {
-				return fmt.Errorf("split: %s and %s have different Parquet schemas; use a directory destination", from, f.Path)
+				return fmt.Errorf("split: %s and %s have different Parquet schemas; use a directory destination", from, f.DisplayName())
 			}
 		}
 	}
@@ -459,7 +459,7 @@ func readCSVHeader(f File) ([]byte, []string, error) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("split: %s: CSV header: %w", f.Path, err)
+		return nil, nil, fmt.Errorf("split: %s: CSV header: %w", f.DisplayName(), err)
 	}
 	raw := rc.span(0, cr.InputOffset())
 	if len(hdr) > 0 {
@@ -473,7 +473,7 @@ func readCSVHeader(f File) ([]byte, []string, error) {
 
 // readParquetSchema returns f's Parquet schema.
 func readParquetSchema(f File) (*parquet.Schema, error) {
-	fh, _, pf, _, err := openParquetFile(f.Path)
+	fh, _, pf, _, err := openParquetFile(f.Path, f.DisplayName())
 	if err != nil {
 		return nil, fmt.Errorf("split: %w", err)
 	}

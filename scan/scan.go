@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -45,6 +46,14 @@ import (
 type Config struct {
 	// Paths are the files and directories to scan.
 	Paths []string
+	// Files, when set, are the files to scan, in order, instead of Paths
+	// (and Include and Exclude, which select among Paths). Each needs Path
+	// and Size (for progress); Format and Compression, when both are empty,
+	// come from the display name (dataset.DetectFormat). A file's Name, when
+	// set, is how the results, malformed reports and the summary name it;
+	// Rel (default: the display name's base) is where a split into a
+	// directory writes its records.
+	Files []dataset.File
 	// Include and Exclude are glob patterns that select files under
 	// directories (see dataset.Walk).
 	Include, Exclude []string
@@ -79,6 +88,24 @@ type Config struct {
 	MalformedSamples int
 	// TopRules is how many rules the summary lists; 0 means 10.
 	TopRules int
+	// Prior, when set, supplies results the engine computed earlier for the
+	// documents, in input order (see Prior): a document whose prior result
+	// is for its exact text takes it instead of being scanned again.
+	Prior Prior
+}
+
+// Prior supplies engine results computed earlier for a scan's documents, for
+// example by workers that scanned the shards of a dataset before the
+// dataset-level pass. Next is called once for every record read without
+// error, in input order, from one goroutine. A prior result is used only
+// when its SHA256 is the SHA-256 of the record's scanned text
+// (detect.ScannedText); otherwise the document is scanned and the mismatch
+// counted (Summary.PriorMismatches), so results never depend on the prior
+// being right. The dataset detectors' Prepare still runs on every document.
+type Prior interface {
+	// Next returns the prior result of the next record, or ok false when
+	// there is none (the document is scanned). An error fails the scan.
+	Next() (r *detect.Result, ok bool, err error)
 }
 
 // Output says where a scan's results go. Every field is optional.
@@ -143,6 +170,8 @@ type job struct {
 	res    detect.Result
 	cached bool
 	weight int64
+	// prior is the result Config.Prior supplied for the document, if any.
+	prior *detect.Result
 	// prep is what each dataset detector's Prepare returned for the
 	// document, in the order of scanner.dds.
 	prep []any
@@ -170,7 +199,7 @@ func RunEngine(ctx context.Context, eng *detect.Engine, cfg Config, out Output) 
 }
 
 func runEngine(ctx context.Context, start time.Time, eng *detect.Engine, cfg Config, out Output) (*Summary, error) {
-	files, err := dataset.Walk(cfg.Paths, cfg.Include, cfg.Exclude)
+	files, err := inputFiles(cfg)
 	if err != nil {
 		return nil, inputErr(err)
 	}
@@ -214,7 +243,28 @@ func runEngine(ctx context.Context, start time.Time, eng *detect.Engine, cfg Con
 		return nil, err
 	}
 	s.sum.finish(time.Since(start), s.cacheHits.Load())
+	s.sum.PriorResults, s.sum.PriorMismatches = s.priorUsed.Load(), s.priorMismatch.Load()
 	return s.sum, nil
+}
+
+// inputFiles returns cfg.Files, or walks cfg.Paths when there are none.
+func inputFiles(cfg Config) ([]dataset.File, error) {
+	if len(cfg.Files) == 0 {
+		return dataset.Walk(cfg.Paths, cfg.Include, cfg.Exclude)
+	}
+	files := slices.Clone(cfg.Files)
+	for i, f := range files {
+		if f.Path == "" {
+			return nil, fmt.Errorf("input %d: no path", i)
+		}
+		if f.Rel == "" {
+			files[i].Rel = filepath.ToSlash(filepath.Base(f.DisplayName()))
+		}
+		if f.Format == "" && f.Compression == "" {
+			files[i].Format, files[i].Compression = dataset.DetectFormat(f.DisplayName())
+		}
+	}
+	return files, nil
 }
 
 // Errors that classify a failed Run (test with errors.Is).
@@ -252,6 +302,8 @@ type scanner struct {
 	bytesRead atomic.Int64
 	phase     atomic.Int32
 	cacheHits atomic.Int64
+
+	priorUsed, priorMismatch atomic.Int64
 }
 
 func (s *scanner) progress() Progress {
@@ -466,6 +518,16 @@ func (s *scanner) read(ctx context.Context, win *window, jobs chan<- *job) (int6
 			s.bytesRead.Store(done + r.BytesRead())
 			j := &job{seq: seq, rec: rec, weight: recordWeight(rec)}
 			j.doc = toDocument(rec)
+			if s.cfg.Prior != nil {
+				p, ok, err := s.cfg.Prior.Next()
+				if err != nil {
+					r.Close()
+					return seq, fmt.Errorf("prior results: %w", err)
+				}
+				if ok {
+					j.prior = p
+				}
+			}
 			if err := win.acquire(ctx, j.weight); err != nil {
 				r.Close()
 				return seq, err
@@ -517,7 +579,16 @@ func (s *scanner) scanDoc(j *job) (err error) {
 			err = fmt.Errorf("internal error scanning %s: %v", j.rec.Source, p)
 		}
 	}()
-	s.engineScan(j)
+	if j.prior != nil && priorFits(j.prior, j.doc) {
+		j.res = *j.prior
+		s.priorUsed.Add(1)
+	} else {
+		if j.prior != nil {
+			s.priorMismatch.Add(1)
+		}
+		s.engineScan(j)
+	}
+	j.prior = nil
 	if len(s.dds) > 0 {
 		j.prep = make([]any, len(s.dds))
 		for k, dd := range s.dds {
@@ -525,6 +596,18 @@ func (s *scanner) scanDoc(j *job) (err error) {
 		}
 	}
 	return nil
+}
+
+// priorFits reports whether r is a result for doc's exact scanned text.
+func priorFits(r *detect.Result, doc detect.Document) bool {
+	if len(r.SHA256) != sha256.Size*2 {
+		return false
+	}
+	var want [sha256.Size]byte
+	if _, err := hex.Decode(want[:], []byte(r.SHA256)); err != nil {
+		return false
+	}
+	return sha256.Sum256([]byte(detect.ScannedText(doc))) == want
 }
 
 // engineScan sets j.res, through the cache when there is one.
@@ -648,7 +731,7 @@ func (it *recordIter) closeFile() error {
 		return inputErr(err)
 	}
 	if sum != it.sum.Inputs[it.i-1].SHA256 {
-		return inputErr(fmt.Errorf("%s changed during the scan", f.Path))
+		return inputErr(fmt.Errorf("%s changed during the scan", f.DisplayName()))
 	}
 	return nil
 }

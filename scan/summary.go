@@ -51,6 +51,13 @@ type Summary struct {
 	// Merkle is the Merkle tree over the results, in input order.
 	Merkle mbom.Merkle `json:"merkle"`
 
+	// PriorResults counts the documents whose result came from
+	// Config.Prior, and PriorMismatches those whose prior result was not
+	// for their text and were scanned instead. They are not part of the
+	// JSON form, which stays the CLI's.
+	PriorResults    int64 `json:"-"`
+	PriorMismatches int64 `json:"-"`
+
 	rules      map[string]int64
 	topN       int
 	maxSamples int
@@ -93,7 +100,7 @@ func newSummary(info detect.Info, files []dataset.File, cfg Config) *Summary {
 		maxSamples:       cmp.Or(cfg.MalformedSamples, 20),
 	}
 	for i, f := range files {
-		s.Inputs[i] = Input{Name: filepath.ToSlash(f.Path), Format: f.Format, Compression: f.Compression, Size: f.Size}
+		s.Inputs[i] = Input{Name: filepath.ToSlash(f.DisplayName()), Format: f.Format, Compression: f.Compression, Size: f.Size}
 	}
 	return s
 }

@@ -114,6 +114,9 @@ func newRootCmd(io stdio) *cobra.Command {
 		newMbomCmd(io),
 		newEvalCmd(io),
 		newTrainCmd(io),
+		newCloudCmd(io),
+		newServeCmd(io),
+		newAdminCmd(io),
 	)
 	return root
 }
