@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -143,6 +144,23 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		// A damaged entry: verify against the store.
 	}
 
+	p, err := s.verifying.do(digest, func() (*principal, error) {
+		return s.verify(ctx, id, key, digest)
+	})
+	if err != nil {
+		if sentineldf.ErrorCode(err) == sentineldf.EUNAUTHORIZED {
+			return nil, unauthorized
+		}
+		return nil, err
+	}
+	s.touch(ctx, p)
+	return p, nil
+}
+
+// verify checks a key against the store and its bcrypt hash and caches
+// the verification.
+func (s *Server) verify(ctx context.Context, id, key string, digest [32]byte) (*principal, error) {
+	unauthorized := sentineldf.Errorf(sentineldf.EUNAUTHORIZED, "invalid or revoked API key")
 	k, err := s.cfg.Store.LookupAPIKey(ctx, id)
 	if err != nil {
 		if sentineldf.ErrorCode(err) == sentineldf.ENOTFOUND {
@@ -153,8 +171,15 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if k.Revoked() || k.ID != id {
 		return nil, unauthorized
 	}
-	if bcrypt.CompareHashAndPassword(k.Hash, []byte(key)) != nil {
-		return nil, unauthorized
+	// A key's hash never changes, so once this process has checked a
+	// presented key against it, the key's digest is remembered and later
+	// verifications (each time the shared cache entry expires) cost a store
+	// lookup, which still sees revocations, instead of bcrypt.
+	if d, ok := s.bcryptOK.Load(id); !ok || subtle.ConstantTimeCompare(d.([]byte), digest[:]) != 1 {
+		if bcrypt.CompareHashAndPassword(k.Hash, []byte(key)) != nil {
+			return nil, unauthorized
+		}
+		s.rememberVerified(id, digest)
 	}
 	org, err := s.cfg.Store.Org(ctx, k.OrgID)
 	if err != nil {
@@ -167,8 +192,45 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if _, err := s.cfg.Cache.SetNX(ctx, keyCacheKey(id), entry, s.cfg.KeyCacheTTL); err != nil {
 		s.dependencyError(ctx, "cache", err)
 	}
-	s.touch(ctx, p)
 	return p, nil
+}
+
+// flight runs one call per key at a time; concurrent callers with the same
+// key share its result (a minimal singleflight).
+type flight[K comparable, V any] struct {
+	mu    sync.Mutex
+	calls map[K]*flightCall[V]
+}
+
+type flightCall[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
+}
+
+// do runs fn for key unless a call for key is running, in which case it
+// waits for that call and returns its result.
+func (f *flight[K, V]) do(key K, fn func() (V, error)) (V, error) {
+	f.mu.Lock()
+	if c, ok := f.calls[key]; ok {
+		f.mu.Unlock()
+		<-c.done
+		return c.v, c.err
+	}
+	if f.calls == nil {
+		f.calls = make(map[K]*flightCall[V])
+	}
+	c := &flightCall[V]{done: make(chan struct{})}
+	f.calls[key] = c
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.calls, key)
+		f.mu.Unlock()
+		close(c.done)
+	}()
+	c.v, c.err = fn()
+	return c.v, c.err
 }
 
 // forgetKey makes a revoked key fail at once. It overwrites the key's
@@ -229,4 +291,16 @@ func (s *Server) dependencyError(ctx context.Context, dep string, err error) {
 // hashKey returns the bcrypt hash of a new API key.
 func (s *Server) hashKey(key string) ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(key), s.cfg.BcryptCost)
+}
+
+// maxRemembered bounds the digests remembered by rememberVerified.
+const maxRemembered = 100_000
+
+// rememberVerified notes that the key with id and digest passed bcrypt.
+func (s *Server) rememberVerified(id string, digest [32]byte) {
+	if s.bcryptN.Add(1) > maxRemembered {
+		s.bcryptOK.Clear()
+		s.bcryptN.Store(1)
+	}
+	s.bcryptOK.Store(id, append([]byte(nil), digest[:]...))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -381,4 +382,47 @@ func TestCallbackSecret(t *testing.T) {
 	if got != want {
 		t.Errorf("secret = %s, want %s", got, want)
 	}
+}
+
+// Concurrent first requests with one key share a single store lookup and
+// bcrypt check instead of each paying for it.
+func TestConcurrentVerificationRunsOnce(t *testing.T) {
+	e := newEnv(t)
+	_, key := e.org("acme", "pro")
+	id, _ := sentineldf.ParseAPIKey(key)
+	e.cache.Delete(context.Background(), keyCacheKey(id))
+	before := e.store.lookups.Load()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wantStatus(t, e.do(req{method: "GET", path: "/v1/scans", key: key}), 200)
+		}()
+	}
+	wg.Wait()
+	// Requests that arrive after the first verification finished hit the
+	// cache; those that arrive during it wait for it. Either way, far fewer
+	// lookups than requests (one, unless the scheduler staggers them).
+	if n := e.store.lookups.Load() - before; n < 1 || n > 2 {
+		t.Errorf("16 concurrent requests made %d store lookups, want 1", n)
+	}
+}
+
+// A key remembered as bcrypt-verified is still checked against the store
+// when its cache entry expires: a revocation that reached the store but not
+// the cache takes effect then.
+func TestRememberedKeyStillSeesRevocation(t *testing.T) {
+	e := newEnv(t)
+	org, key := e.org("acme", "pro")
+	id, _ := sentineldf.ParseAPIKey(key)
+	wantStatus(t, e.do(req{method: "GET", path: "/v1/scans", key: key}), 200)
+	ctx := context.Background()
+	e.cache.Delete(ctx, keyCacheKey(id)) // the entry expired
+	wantStatus(t, e.do(req{method: "GET", path: "/v1/scans", key: key}), 200)
+	if _, err := e.store.RevokeAPIKey(ctx, org.ID, id, sentineldf.AuditEvent{OrgID: org.ID, Action: sentineldf.AuditKeyRevoked}); err != nil {
+		t.Fatal(err)
+	}
+	e.cache.Delete(ctx, keyCacheKey(id))
+	wantStatus(t, e.do(req{method: "GET", path: "/v1/scans", key: key}), 401)
 }

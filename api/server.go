@@ -121,6 +121,15 @@ type Server struct {
 	limiterLogged atomic.Int64
 	// signKey derives per-org keys that seal signing keys at rest.
 	signKey []byte
+	// verifying runs one store lookup and bcrypt check per presented key
+	// at a time: when a popular key's cache entry expires, the requests
+	// that arrive meanwhile wait for that one check instead of each paying
+	// bcrypt's ~250 ms of CPU.
+	verifying flight[[32]byte, *principal]
+	// bcryptOK maps key ids to the digest of the key that passed bcrypt
+	// in this process (see verify); bcryptN counts its entries.
+	bcryptOK sync.Map
+	bcryptN  atomic.Int64
 }
 
 // New validates cfg, fills in its defaults and returns a Server.

@@ -247,7 +247,7 @@ func (db *DB) closePools() error {
 // hotReadQueries are prepared on the read pool at Open: the status read
 // and authentication.
 func hotReadQueries() []string {
-	return []string{qLoadScan, filesQuery(1), qScanExists, qShards, qLookupKey, qOrg, "SELECT 1"}
+	return []string{qLoadScan, filesQuery(1), qScanExists, qShards, qLookupKey, qOrg, qListMBOMs, "SELECT 1"}
 }
 
 // hotWriteQueries are prepared on the write connection at Open: shard

@@ -448,9 +448,7 @@ func (db *DB) MBOMs(ctx context.Context, orgID, scanID string) ([]*sentineldf.MB
 		if err := scanExists(ctx, tx, orgID, scanID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx,
-			`SELECT id, org_id, scan_id, approved_by, key_id, digest, object_key, created_at
-			 FROM mbom_records WHERE org_id = ? AND scan_id = ? ORDER BY created_at, id`, orgID, scanID)
+		rows, err := tx.QueryContext(ctx, qListMBOMs, orgID, scanID)
 		if err != nil {
 			return fmt.Errorf("sqlite: list mboms: %w", err)
 		}
@@ -493,3 +491,7 @@ func scanExists(ctx context.Context, q querier, orgID, scanID string) error {
 	}
 	return nil
 }
+
+// qListMBOMs lists a scan's MBOM records; the status endpoint runs it.
+const qListMBOMs = `SELECT id, org_id, scan_id, approved_by, key_id, digest, object_key, created_at
+	 FROM mbom_records WHERE org_id = ? AND scan_id = ? ORDER BY created_at, id`

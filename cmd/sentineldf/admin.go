@@ -19,7 +19,7 @@ func newAdminCmd(io stdio) *cobra.Command {
 		Use:   "admin",
 		Short: "Operator commands that work on the service's storage directly",
 	}
-	var dataDir, plan string
+	var dataDir, plan, plansFile string
 	create := &cobra.Command{
 		Use:   "create-org NAME",
 		Short: "Create an org and print its first API key (shown once)",
@@ -37,10 +37,14 @@ func newAdminCmd(io stdio) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			plans, err := loadPlans(plansFile)
+			if err != nil {
+				return err
+			}
 			srv, err := api.New(api.Config{
 				Store: be.db, Queue: be.db, Blobs: be.blobs, Cache: be.cache,
 				Limiter: inmem.NewLimiter(inmem.LimiterOptions{}), Engine: eng,
-				Plans: sentineldf.DefaultPlans(), Secret: be.secret, Logger: log, Version: version,
+				Plans: plans, Secret: be.secret, Logger: log, Version: version,
 			})
 			if err != nil {
 				return err
@@ -58,6 +62,7 @@ func newAdminCmd(io stdio) *cobra.Command {
 	}
 	create.Flags().StringVar(&plan, "plan", "free", "the org's plan: free, pro or enterprise")
 	create.Flags().StringVar(&dataDir, "data-dir", envOr("SENTINELDF_DATA_DIR", defaultDataDir()), "the `DIR` that `serve` uses (env SENTINELDF_DATA_DIR)")
+	create.Flags().StringVar(&plansFile, "plans", "", "plan limits `FILE`, as given to serve --plans")
 	cmd.AddCommand(create)
 	return cmd
 }

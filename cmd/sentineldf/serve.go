@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sentineldf/sentineldf"
 	"github.com/sentineldf/sentineldf/api"
@@ -45,6 +47,7 @@ type serveFlags struct {
 	otlp          string
 	limitFailOpen bool
 	drain         time.Duration
+	plans         string
 }
 
 func newServeCmd(io stdio) *cobra.Command {
@@ -77,6 +80,7 @@ On first start it creates the operator org and prints its admin API key once; ke
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.otlp, "otlp-endpoint", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "export traces over OTLP/HTTP to `HOST:PORT` (off when empty)")
 	fl.BoolVar(&f.limitFailOpen, "rate-limit-fail-open", true, "serve requests when the rate limiter fails (false: answer 503)")
+	fl.StringVar(&f.plans, "plans", "", "override plan limits from a YAML `FILE` (see docs/cloud.md)")
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on shutdown, wait this long for running requests and jobs")
 	return cmd
 }
@@ -170,9 +174,13 @@ func runServe(ctx context.Context, f serveFlags, io stdio) error {
 		return err
 	}
 
+	plans, err := loadPlans(f.plans)
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(api.Config{
 		Store: db, Queue: db, Blobs: blobs, BlobHandler: blobs.Handler(),
-		Cache: cache, Limiter: limiter, Engine: engine, Plans: sentineldf.DefaultPlans(),
+		Cache: cache, Limiter: limiter, Engine: engine, Plans: plans,
 		Secret: be.secret, Logger: log, Metrics: metrics, Gatherer: reg, Tracer: tp,
 		RateLimitFailOpen: f.limitFailOpen, Version: version,
 	})
@@ -304,4 +312,54 @@ func (f serveFlags) shardSize() int64 {
 		return f.shardBytes
 	}
 	return int64(f.shardMB) << 20
+}
+
+// planFile is the YAML of --plans: limits per plan name, each field
+// optional (unset fields keep the default).
+type planFile map[string]struct {
+	MonthlyDocuments *int64 `yaml:"monthly_documents"`
+	RatePerMinute    *int   `yaml:"rate_per_minute"`
+	Burst            *int   `yaml:"burst"`
+	Priority         *int   `yaml:"priority"`
+}
+
+// loadPlans returns the default plans with the overrides of path applied.
+func loadPlans(path string) (sentineldf.Plans, error) {
+	plans := sentineldf.DefaultPlans()
+	if path == "" {
+		return plans, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--plans: %w", err))
+	}
+	var pf planFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&pf); err != nil {
+		return nil, usageErr(fmt.Errorf("--plans %s: %w", path, err))
+	}
+	for name, o := range pf {
+		p, ok := plans[name]
+		if !ok {
+			p = sentineldf.Plan{Name: name, Priority: 3}
+		}
+		if o.MonthlyDocuments != nil {
+			p.MonthlyDocuments = *o.MonthlyDocuments
+		}
+		if o.RatePerMinute != nil {
+			p.RatePerMinute = *o.RatePerMinute
+		}
+		if o.Burst != nil {
+			p.Burst = *o.Burst
+		}
+		if o.Priority != nil {
+			p.Priority = *o.Priority
+		}
+		if p.MonthlyDocuments < 0 || p.RatePerMinute <= 0 || p.Burst <= 0 || p.Priority < 1 || p.Priority > 4 {
+			return nil, usageErr(fmt.Errorf("--plans %s: plan %q: monthly_documents must be >= 0, rate_per_minute and burst > 0, priority 1-4", path, name))
+		}
+		plans[name] = p
+	}
+	return plans, nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,17 +44,18 @@ func (s *syncBuffer) String() string {
 type testServer struct {
 	URL      string
 	AdminKey string // "" when the data dir already had an operator
+	ReadyMS  int    // start to ready, as serve reports it
 	stop     func() int
 }
 
 var (
-	listenRe = regexp.MustCompile(`listening on (http://\S+)`)
+	listenRe = regexp.MustCompile(`listening on (http://\S+) .*ready in (\d+) ms`)
 	adminRe  = regexp.MustCompile(`admin API key \(shown once, keep it\): (sdf_live_\S+)`)
 )
 
 // startServe runs `serve` on 127.0.0.1:0 with dataDir until stop (or the
 // end of the test) and waits until it is ready.
-func startServe(t *testing.T, dataDir string, extra ...string) *testServer {
+func startServe(t testing.TB, dataDir string, extra ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
@@ -74,6 +76,7 @@ func startServe(t *testing.T, dataDir string, extra ...string) *testServer {
 	for {
 		if m := listenRe.FindStringSubmatch(out.String()); m != nil {
 			s := &testServer{URL: m[1], stop: stop}
+			s.ReadyMS, _ = strconv.Atoi(m[2])
 			if k := adminRe.FindStringSubmatch(out.String()); k != nil {
 				s.AdminKey = k[1]
 			}
@@ -92,7 +95,7 @@ func startServe(t *testing.T, dataDir string, extra ...string) *testServer {
 }
 
 // apiCall makes one raw API request and decodes a JSON response into out.
-func apiCall(t *testing.T, method, url, key string, body any, out any) (int, http.Header) {
+func apiCall(t testing.TB, method, url, key string, body any, out any) (int, http.Header) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -247,7 +250,7 @@ func waitScan(t *testing.T, s *testServer, key, job string) sentineldf.ScanStatu
 }
 
 // createOrg creates an org through the admin API and returns its key.
-func createOrg(t *testing.T, s *testServer, name, plan string) (string, *sentineldf.Org) {
+func createOrg(t testing.TB, s *testServer, name, plan string) (string, *sentineldf.Org) {
 	t.Helper()
 	var resp sentineldf.CreateOrgResponse
 	if code, _ := apiCall(t, "POST", s.URL+"/v1/admin/orgs", s.AdminKey, sentineldf.CreateOrgRequest{Name: name, Plan: plan}, &resp); code != 201 {
