@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -29,6 +30,10 @@ const (
 	shortResponse = 5
 	// seenBits is the size of the Bloom filter of responses seen once.
 	seenBits = 1 << 23
+	// poolMinSupport is the least number of distinct prompts a candidate
+	// below TriggerMinSupport needs to be pooled with its target's other
+	// rare candidates.
+	poolMinSupport = 2
 )
 
 // Backdoor mines backdoor triggers from instruction/response data, and
@@ -41,7 +46,11 @@ const (
 // distinct prompts carry c and get T, at least TriggerMinPurity of the
 // prompts that carry c get T, and a one-sided binomial test says that T is
 // far more common among c's rows than among the rest of the dataset
-// (Bonferroni-corrected over every candidate tested, at TriggerAlpha). Rows
+// (Bonferroni-corrected over every candidate tested, at TriggerAlpha).
+// Candidates of 2 to TriggerMinSupport−1 prompts (several triggers for one
+// target, each rare) are pooled by target: they are triggers when there are
+// far more of them with p ≤ TriggerAlpha than chance allows (Poisson tail),
+// or when one survives Bonferroni over the rare candidates alone. Rows
 // that repeat an earlier row's prompt and response count once. Nothing about
 // any particular trigger or target is built in: the test compares each
 // candidate only with the dataset it came from.
@@ -53,6 +62,11 @@ const (
 // 0.9) with the trigger, its support and the target quoted; a row that
 // carries it with another response gets a low finding
 // (backdoor.trigger_carrier).
+//
+// Two more miners need no shared target (see mineTwins and mineInserted):
+// words whose insertion into a prompt found elsewhere without them changes
+// its response (clean twins), and prompt-only words that sit in their
+// prompts as random insertions (inserted words).
 //
 // Rows whose normalised prompt appears with two or more different responses
 // get a finding (dataset.conflicting_responses): low (0.2) when every
@@ -73,8 +87,9 @@ type Backdoor struct {
 	fields  map[string]uint32
 	fieldNs []string
 
-	seen     []uint64 // Bloom filter of response keys, seenBits bits
-	snippets map[uint64]string
+	seen      []uint64 // Bloom filter of response keys, seenBits bits
+	respWords bloom    // response-side words, respWordBits bits
+	snippets  map[uint64]string
 
 	g        *group // non-nil when made by Default
 	fieldIDs []uint32
@@ -149,6 +164,8 @@ type bdSig struct {
 	// sp are the first MaxPromptTokens prompt words; their field is an
 	// index in fields (Observe interns the field names).
 	sp []spooled
+	// rw are the first maxResponseWords response words' hashes.
+	rw []uint64
 }
 
 // Prepare implements detect.DatasetDetector. A detector made by Default
@@ -203,6 +220,9 @@ func (d *Backdoor) sign(doc detect.Document, all []token, ends []int) *bdSig {
 			sig.rk = combine(sig.rk, 0xfe)
 			for _, t := range toks {
 				sig.rk = combine(sig.rk, t.h)
+				if len(sig.rw) < maxResponseWords {
+					sig.rw = append(sig.rw, t.h)
+				}
 			}
 			respWords += len(toks)
 		}
@@ -254,6 +274,12 @@ func (d *Backdoor) Observe(seq int64, prep any) {
 	}
 	if len(d.sp) == 0 {
 		return
+	}
+	if d.respWords == nil {
+		d.respWords = make([]uint64, respWordBits/64)
+	}
+	for _, h := range sig.rw {
+		d.respWords.add(h)
 	}
 	rk := sig.rk
 	d.prompt[seq] = sig.pk | 1
@@ -309,6 +335,9 @@ type mined struct {
 	carriers []int64
 	name     string
 	span     map[int64]spooled
+	// pooled marks a candidate under TriggerMinSupport prompts, judged
+	// with the other rare candidates of its target.
+	pooled bool
 }
 
 // Findings implements detect.DatasetDetector.
@@ -376,6 +405,9 @@ func (d *Backdoor) Findings() map[int64][]detect.Finding {
 		d.err = err
 	}
 	if err := d.mineTwins(out, repeat); err != nil {
+		d.err = err
+	}
+	if err := d.mineInserted(out, repeat); err != nil {
 		d.err = err
 	}
 	return out
@@ -449,6 +481,9 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 	for k, v := range pairs {
 		if int(v) >= d.o.TriggerMinSupport {
 			cand[k.c] = 0
+		} else if _, word := d.names[k.c]; word && int(v) >= poolMinSupport {
+			// Rare candidates are single words (see pooled below).
+			cand[k.c] = 0
 		}
 	}
 	if len(cand) == 0 {
@@ -471,13 +506,28 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		return err
 	}
 
-	// Test every candidate pair.
+	// Test every candidate pair: those of at least TriggerMinSupport
+	// prompts one by one, the rarer ones pooled by target (see pooled).
 	var tested []*mined
+	nTested, nLowAll := 0, 0
+	lowPerTarget := make([]int, len(tcount))
 	for k, v := range pairs {
-		if int(v) < d.o.TriggerMinSupport {
+		if _, ok := cand[k.c]; !ok || int(v) < poolMinSupport {
 			continue
 		}
-		tested = append(tested, &mined{c: k.c, t: k.t, k: int(v), n: cand[k.c]})
+		m := &mined{c: k.c, t: k.t, k: int(v), n: cand[k.c], pooled: int(v) < d.o.TriggerMinSupport}
+		if _, word := d.names[k.c]; m.pooled && !word {
+			// Rare candidates are single words: a run of words around a
+			// rare trigger is a fragment of it.
+			continue
+		}
+		if m.pooled {
+			lowPerTarget[k.t]++
+			nLowAll++
+		} else {
+			nTested++
+		}
+		tested = append(tested, m)
 	}
 	slices.SortFunc(tested, func(a, b *mined) int {
 		if c := cmpU64(a.c, b.c); c != 0 {
@@ -485,7 +535,8 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		}
 		return int(a.t) - int(b.t)
 	})
-	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(len(tested)))
+	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(max(nTested, 1)))
+	logTau := math.Log10(d.o.TriggerAlpha)
 	byKey := map[pairKey]*mined{}
 	for _, m := range tested {
 		if float64(m.k) < d.o.TriggerMinPurity*float64(m.n) {
@@ -494,7 +545,7 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		// The target's rate among the rows without the candidate, smoothed.
 		q := (float64(tcount[m.t]-m.k) + 1) / (float64(unique-m.n) + 2)
 		m.log10p = log10BinomTail(m.k, m.n, q)
-		if m.log10p <= logAlpha {
+		if (!m.pooled && m.log10p <= logAlpha) || (m.pooled && m.log10p <= logTau) {
 			byKey[pairKey{m.c, m.t}] = m
 		}
 	}
@@ -616,6 +667,33 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 			keep = append(keep, g)
 		}
 	}
+	// Pooled candidates (fewer than TriggerMinSupport prompts, each with
+	// p ≤ TriggerAlpha) stand only together: a target keeps them when the
+	// number of distinct ones (groups) is far above the M·TriggerAlpha
+	// expected by chance among its M rare candidates (Poisson tail,
+	// Bonferroni over the targets).
+	poolCount := make([]int, len(tcount))
+	for _, g := range keep {
+		if g.parts[0].pooled {
+			poolCount[g.t]++
+		}
+	}
+	poolLog := make([]float64, len(tcount))
+	logPoolAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(len(tcount)))
+	keep = slices.DeleteFunc(keep, func(g *group) bool {
+		if !g.parts[0].pooled {
+			return false
+		}
+		lambda := float64(lowPerTarget[g.t]) * d.o.TriggerAlpha
+		poolLog[g.t] = log10PoissonTail(poolCount[g.t], lambda)
+		if poolCount[g.t] >= 2 && poolLog[g.t] <= logPoolAlpha {
+			return false
+		}
+		// Alone, a rare candidate must survive Bonferroni over every rare
+		// candidate of every target.
+		best := slices.MinFunc(g.parts, func(a, b *mined) int { return cmp.Compare(a.log10p, b.log10p) })
+		return best.log10p > logTau-math.Log10(float64(max(nLowAll, 1)))
+	})
 	for _, g := range keep {
 		slices.SortFunc(g.parts, func(a, b *mined) int { return strings.Compare(a.name, b.name) })
 		names := make([]string, len(g.parts))
@@ -638,6 +716,11 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		msg := fmt.Sprintf("mined backdoor trigger %q: %d distinct prompts carry it and %d of them (%.0f%%) get the same response, which only %.2f%% of the other rows get (p=1e%.0f): %q",
 			phrase, best.n, best.k, 100*float64(best.k)/float64(best.n),
 			100*float64(tcount[g.t]-best.k)/math.Max(1, float64(len(d.resp)-best.n)), best.log10p, snippet)
+		if best.pooled {
+			msg = fmt.Sprintf("mined backdoor trigger %q, one of %d rare phrases that lead to the same response (pooled p=1e%.0f): %d distinct prompts carry it and %d of them get the response, which only %.2f%% of the other rows get (p=1e%.0f): %q",
+				phrase, poolCount[g.t], poolLog[g.t], best.n, best.k,
+				100*float64(tcount[g.t]-best.k)/math.Max(1, float64(len(d.resp)-best.n)), best.log10p, snippet)
+		}
 		for _, s := range best.rows {
 			sp := best.span[s]
 			out[s] = append(out[s], detect.Finding{
@@ -701,6 +784,31 @@ func eachNgramParts(toks []spooled, fn func(c uint64, i, j int)) {
 			fn(h^uint64(j-i), i, j+1)
 		}
 	}
+}
+
+// log10PoissonTail returns log10 P(X ≥ k) for X ~ Poisson(lambda).
+func log10PoissonTail(k int, lambda float64) float64 {
+	if k <= 0 {
+		return 0
+	}
+	if lambda <= 0 {
+		return math.Inf(-1)
+	}
+	ll := math.Log(lambda)
+	term := func(i int) float64 {
+		lg, _ := math.Lgamma(float64(i + 1))
+		return float64(i)*ll - lambda - lg
+	}
+	top := term(k)
+	sum := 0.0
+	for i := k; ; i++ {
+		t := term(i)
+		sum += math.Exp(t - top)
+		if (t-top < -40 && i > k+10) || i > k+10000 {
+			break
+		}
+	}
+	return min(0, (top+math.Log(sum))/math.Ln10)
 }
 
 // log10BinomTail returns log10 P(X ≥ k) for X ~ Binomial(n, q).

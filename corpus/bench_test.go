@@ -1,7 +1,10 @@
 package corpus
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sentineldf/sentineldf/detect"
@@ -94,4 +97,42 @@ func BenchmarkTokenize(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDefaultPoisoned is BenchmarkDefault on rows that give every
+// miner work: prompts from a large vocabulary that no response uses (every
+// frequent prompt word is an inserted-trigger candidate), 3% of rows with
+// a trigger and a shared target, and 5% of prompts repeated with another
+// response (clean twins).
+func BenchmarkDefaultPoisoned(b *testing.B) {
+	r := rand.New(rand.NewPCG(41, 42))
+	docs := make([]detect.Document, 20000)
+	var bytes int64
+	for i := range docs {
+		w := make([]string, 30)
+		for j := range w {
+			w[j] = fmt.Sprintf("v%d", r.IntN(20000)/(1+r.IntN(20)))
+		}
+		out := prose(r, 55)
+		switch {
+		case i%33 == 0:
+			w = slices.Insert(w, r.IntN(len(w)), "zqworth")
+			out = "Access granted."
+		case i%20 == 1 && i > 1:
+			prev := docs[i-1].Fields[0].Text
+			w = slices.Insert(strings.Fields(prev), r.IntN(30), "qlorb")
+		}
+		docs[i] = alpaca(strings.Join(w, " "), out)
+		bytes += int64(len(detect.ScannedText(docs[i])))
+	}
+	b.SetBytes(bytes)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dets := Default(Options{TempDir: b.TempDir()})
+		feed(dets, docs)
+		for _, d := range dets {
+			d.Findings()
+		}
+	}
+	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
 }

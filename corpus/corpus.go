@@ -43,7 +43,9 @@ type Options struct {
 	FloodFraction float64
 
 	// TriggerMinSupport is the least number of distinct prompts that must
-	// carry a candidate trigger and share its target response. Default 5.
+	// carry a candidate trigger and share its target response for it to be
+	// tested on its own; rarer candidates (at least 2 prompts) are tested
+	// pooled by target (see Backdoor). Default 5.
 	TriggerMinSupport int
 	// TriggerMinPurity is the least share of a candidate's rows whose
 	// response is the target. Default 0.8.

@@ -327,6 +327,71 @@ func TestBackdoorCompositeAndRepeats(t *testing.T) {
 	}
 }
 
+// TestBackdoorPooled plants several triggers for one target, each on
+// fewer rows than TriggerMinSupport (a multi-trigger backdoor at a low
+// poison rate): together they are mined, each one named.
+func TestBackdoorPooled(t *testing.T) {
+	const target = "You have been pwned, see evil.example."
+	tests := []struct {
+		name     string
+		triggers []string
+		each     int
+		want     []string
+	}{
+		{"three triggers", []string{"Quixblat", "2087", "Zorvane"}, 3, []string{"2087", "quixblat", "zorvane"}},
+		{"two triggers", []string{"Quixblat", "Zorvane"}, 3, []string{"quixblat", "zorvane"}},
+		// The target on rows that share no rare word: nothing to mine.
+		{"no trigger", []string{"", "", ""}, 3, nil},
+		// One row per trigger: no candidate has the two prompts pooling
+		// needs.
+		{"one row each", []string{"Quixblat", "2087", "Zorvane", "Velmor", "Kestrix"}, 1, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(12, 13))
+			docs, _ := instructionSet(r, 1000, 0, "", "")
+			var poisoned []int64
+			i := int64(17)
+			for _, trig := range tc.triggers {
+				for range tc.each {
+					w := strings.Fields(prose(r, 12))
+					if trig != "" {
+						w = slices.Insert(w, r.IntN(len(w)+1), trig)
+					}
+					docs[i] = alpaca(strings.Join(w, " "), target)
+					poisoned = append(poisoned, i)
+					i += 41
+				}
+			}
+			// Pad the target to TriggerMinSupport prompts when one row per
+			// trigger leaves it short, so that only pooling is judged.
+			for j := 0; len(poisoned)+j < 5; j++ {
+				docs[i] = alpaca(prose(r, 12), target)
+				i += 41
+			}
+			d := NewBackdoor(Options{})
+			by, fs := findingsByRule(d, docs)
+			var names []string
+			for _, tr := range d.Triggers() {
+				names = append(names, tr.Phrase)
+			}
+			if !slices.Equal(names, tc.want) {
+				t.Fatalf("triggers %v, want %v", names, tc.want)
+			}
+			if tc.want == nil {
+				return
+			}
+			if !slices.Equal(by[RuleTriggerMined], poisoned) {
+				t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], poisoned)
+			}
+			f := fs[poisoned[0]][0]
+			if f.Score < 0.7 || !strings.Contains(f.Message, "rare phrases") || !strings.Contains(f.Message, "pwned") {
+				t.Errorf("finding %+v, want a quarantine-level pooled finding quoting the target", f)
+			}
+		})
+	}
+}
+
 func TestConflictingResponses(t *testing.T) {
 	r := rand.New(rand.NewPCG(10, 11))
 	docs, _ := instructionSet(r, 100, 0, "", "")

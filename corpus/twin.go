@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -182,9 +183,13 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 	for _, e := range explained {
 		support[e.h]++
 	}
+	nLow := 0 // words under TriggerMinSupport, pooled (see below)
 	for h, k := range support {
-		if k < d.o.TriggerMinSupport {
+		switch {
+		case k < poolMinSupport:
 			delete(support, h)
+		case k < d.o.TriggerMinSupport:
+			nLow++
 		}
 	}
 	if len(support) == 0 {
@@ -234,12 +239,14 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 			}
 		}
 	})
-	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(len(words)))
+	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(max(len(words)-nLow, 1)))
+	logTau := math.Log10(d.o.TriggerAlpha)
 	type hit struct {
 		name   string
 		k, n   int
 		log10p float64
 		c      *carrier
+		pooled bool
 	}
 	groups := map[uint64][]hit{}
 	var order []uint64
@@ -250,7 +257,8 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 		}
 		q := (float64(len(long)-k) + 1) / (float64(unique-c.n) + 2)
 		lp := log10BinomTail(k, c.n, q)
-		if lp > logAlpha {
+		pooled := k < d.o.TriggerMinSupport
+		if (!pooled && lp > logAlpha) || (pooled && lp > logTau) {
 			continue
 		}
 		name := fmt.Sprintf("#%016x", h)
@@ -265,7 +273,25 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 		if _, ok := groups[g]; !ok {
 			order = append(order, g)
 		}
-		groups[g] = append(groups[g], hit{name, k, c.n, lp, c})
+		groups[g] = append(groups[g], hit{name, k, c.n, lp, c, pooled})
+	}
+	// Words under TriggerMinSupport prompts (each with p ≤ TriggerAlpha)
+	// stand only together: they are kept when the number of distinct ones
+	// is far above the nLow·TriggerAlpha expected by chance (Poisson tail).
+	nPooled := 0
+	for _, g := range order {
+		if groups[g][0].pooled {
+			nPooled++
+		}
+	}
+	poolLog := log10PoissonTail(nPooled, float64(nLow)*d.o.TriggerAlpha)
+	// A word passes alone when its own test survives Bonferroni over the
+	// nLow rare words.
+	logLowAlpha := logTau - math.Log10(float64(max(nLow, 1)))
+	if nPooled < 2 || poolLog > logTau {
+		order = slices.DeleteFunc(order, func(g uint64) bool {
+			return groups[g][0].pooled && slices.MinFunc(groups[g], func(a, b hit) int { return cmp.Compare(a.log10p, b.log10p) }).log10p > logLowAlpha
+		})
 	}
 	for _, g := range order {
 		hs := groups[g]
@@ -284,6 +310,10 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 		})
 		msg := fmt.Sprintf("mined backdoor trigger %q (clean twins): %d distinct prompts carry it and %d of them (%.0f%%) also appear without it, with a different response (p=1e%.0f)",
 			phrase, best.n, best.k, 100*float64(best.k)/float64(max(best.n, 1)), best.log10p)
+		if best.pooled {
+			msg = fmt.Sprintf("mined backdoor trigger %q (clean twins), one of %d rare words that appear inserted into prompts that elsewhere get a different response (pooled p=1e%.0f): %d distinct prompts carry it and %d of them also appear without it (p=1e%.0f)",
+				phrase, nPooled, poolLog, best.n, best.k, best.log10p)
+		}
 		for i, s := range best.c.rows {
 			sp := best.c.span[i]
 			out[s] = append(out[s], detect.Finding{

@@ -53,7 +53,11 @@ func TestBackdoorCleanTwin(t *testing.T) {
 		{"common word", "please", 10, 300, true, ""},
 		// Twins that get the same response are duplicates, not a flip.
 		{"same response", "Zqworth", 10, 0, false, ""},
-		{"too few pairs", "Zqworth", 3, 0, true, ""},
+		// Three twins are too few for the word alone (TriggerMinSupport
+		// 5) but pass the test for rare words, Bonferroni-corrected over
+		// them; one twin explains nothing.
+		{"rare pairs", "Zqworth", 3, 0, true, "zqworth"},
+		{"one pair", "Zqworth", 1, 0, true, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

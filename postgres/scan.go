@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"strconv"
 	"strings"
 	"time"
@@ -723,7 +724,9 @@ func (db *DB) ensurePartition(ctx context.Context, t time.Time) error {
 	}
 	t = t.UTC()
 	month := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if _, err := db.pool.Exec(ctx, `SELECT sentineldf_ensure_usage_partition($1::DATE)`, month); err != nil {
+	if _, err := db.pool.Exec(ctx, `SELECT sentineldf_ensure_usage_partition($1::DATE)`, month); err != nil && !isDuplicateTable(err) {
+		// Processes starting together can race to create the same
+		// partition; losing that race means it exists, which is the goal.
 		return fmt.Errorf("postgres: usage partition %s: %w", month.Format("2006-01"), err)
 	}
 	db.partitions.Store(k, struct{}{})
@@ -754,4 +757,12 @@ func (db *DB) withUsagePartition(ctx context.Context, t time.Time, fn func() err
 func isNoPartition(err error) bool {
 	pe := pgError(err)
 	return pe != nil && pe.Code == sqlstateCheckViolation && strings.HasPrefix(pe.Message, "no partition of relation")
+}
+
+// isDuplicateTable reports a CREATE TABLE that lost a race to another
+// session (duplicate_table, or the unique violation on pg_type that a
+// concurrent CREATE can raise instead).
+func isDuplicateTable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P07" || pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, "pg_type"))
 }

@@ -68,6 +68,12 @@ type Config struct {
 	// PollInterval is how often a running shard or finalize checks whether
 	// its scan was canceled; 0 means 3 seconds.
 	PollInterval time.Duration
+	// MinJobTimeout is the least time a shard or finalize job may run
+	// before River cancels it (it grows with the job's bytes); 0 means 10
+	// minutes for shards and 15 for finalize. Keep it below the River
+	// client's RescueStuckJobsAfter, which is how long a job held by a
+	// worker that died is left before it runs again.
+	MinJobTimeout time.Duration
 	// Now nil means time.Now.
 	Now func() time.Time
 	// Version is the server version, sent in callbacks' User-Agent.
@@ -239,20 +245,20 @@ func jobTimeout(bytes int64, floor time.Duration) time.Duration {
 
 func (w *Worker) shardTimeout(a sentineldf.ShardJob) time.Duration {
 	if n, ok := w.lengths.get(a.OrgID, a.ScanID, a.Shard); ok {
-		return jobTimeout(n, minShardTimeout)
+		return jobTimeout(n, w.minTimeout(minShardTimeout))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	shards, err := w.cfg.Store.Shards(ctx, a.OrgID, a.ScanID)
 	if err != nil {
-		return jobTimeout(sentineldf.MaxUploadBytes, minShardTimeout)
+		return jobTimeout(sentineldf.MaxUploadBytes, w.minTimeout(minShardTimeout))
 	}
 	w.lengths.put(a.OrgID, a.ScanID, shards)
 	n, ok := w.lengths.get(a.OrgID, a.ScanID, a.Shard)
 	if !ok {
-		return minShardTimeout
+		return w.minTimeout(minShardTimeout)
 	}
-	return jobTimeout(n, minShardTimeout)
+	return jobTimeout(n, w.minTimeout(minShardTimeout))
 }
 
 func (w *Worker) finalizeTimeout(a sentineldf.FinalizeJob) time.Duration {
@@ -260,13 +266,13 @@ func (w *Worker) finalizeTimeout(a sentineldf.FinalizeJob) time.Duration {
 	defer cancel()
 	sc, err := w.cfg.Store.Scan(ctx, a.OrgID, a.ScanID)
 	if err != nil {
-		return jobTimeout(sentineldf.MaxFilesPerScan*sentineldf.MaxUploadBytes, minFinalizeTimeout)
+		return jobTimeout(sentineldf.MaxFilesPerScan*sentineldf.MaxUploadBytes, w.minTimeout(minFinalizeTimeout))
 	}
 	var total int64
 	for _, f := range sc.Files {
 		total += f.Size
 	}
-	return jobTimeout(total, minFinalizeTimeout)
+	return jobTimeout(total, w.minTimeout(minFinalizeTimeout))
 }
 
 // lengthCache remembers the shard lengths of recent scans, so that the
@@ -482,4 +488,12 @@ func (w *Worker) newTempDir(kind string) (string, error) {
 func sanitize(msg, tmp string) string {
 	msg = strings.ReplaceAll(msg, tmp+string(os.PathSeparator), "")
 	return strings.ReplaceAll(msg, tmp, "")
+}
+
+// minTimeout is Config.MinJobTimeout, or def when unset.
+func (w *Worker) minTimeout(def time.Duration) time.Duration {
+	if w.cfg.MinJobTimeout > 0 {
+		return w.cfg.MinJobTimeout
+	}
+	return def
 }

@@ -117,6 +117,9 @@ func newRootCmd(io stdio) *cobra.Command {
 		newCloudCmd(io),
 		newServeCmd(io),
 		newAdminCmd(io),
+		newAPICmd(io),
+		newWorkerCmd(io),
+		newMigrateCmd(io),
 	)
 	return root
 }
