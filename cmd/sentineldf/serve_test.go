@@ -45,6 +45,7 @@ type testServer struct {
 	URL      string
 	AdminKey string // "" when the data dir already had an operator
 	ReadyMS  int    // start to ready, as serve reports it
+	logs     *syncBuffer
 	stop     func() int
 }
 
@@ -75,7 +76,7 @@ func startServe(t testing.TB, dataDir string, extra ...string) *testServer {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := listenRe.FindStringSubmatch(out.String()); m != nil {
-			s := &testServer{URL: m[1], stop: stop}
+			s := &testServer{URL: m[1], stop: stop, logs: &errb}
 			s.ReadyMS, _ = strconv.Atoi(m[2])
 			if k := adminRe.FindStringSubmatch(out.String()); k != nil {
 				s.AdminKey = k[1]
@@ -637,4 +638,49 @@ func TestServeLimits(t *testing.T) {
 			t.Errorf("same key, other body: %d %s, want 422", code, b)
 		}
 	})
+}
+
+// TestServeTracePropagation follows one trace from the request that
+// created a scan through its plan, shard and finalize jobs, in the logs.
+func TestServeTracePropagation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	s := startServe(t, t.TempDir(), "--log-level", "info")
+	key, _ := createOrg(t, s, "acme", "pro")
+	dir := t.TempDir()
+	names := e2eInput(t, dir)
+	t.Chdir(dir)
+	c, err := client.New(s.URL, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ScanFiles(context.Background(), names[:1], client.ScanOptions{PollInterval: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	var reqTrace string
+	jobs := map[string]string{} // job kind -> trace id
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		var raw map[string]any
+		if json.Unmarshal([]byte(line), &raw) != nil {
+			continue
+		}
+		tid, _ := raw["trace_id"].(string)
+		switch {
+		case raw["route"] == "POST /v1/scan/async":
+			reqTrace = tid
+		case raw["msg"] == "job done":
+			if kind, ok := raw["job"].(string); ok {
+				jobs[kind] = tid
+			}
+		}
+	}
+	if reqTrace == "" {
+		t.Fatalf("no access log line for POST /v1/scan/async in:\n%s", s.logs.String())
+	}
+	for _, kind := range []string{"scan_plan", "scan_shard", "scan_finalize"} {
+		if jobs[kind] != reqTrace {
+			t.Errorf("%s logged trace %q, want the request's %q", kind, jobs[kind], reqTrace)
+		}
+	}
 }
