@@ -684,3 +684,28 @@ func TestServeTracePropagation(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminCreateOrg creates an org from the shell on serve's data
+// directory; the printed key then works against the running service.
+func TestAdminCreateOrg(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	data := t.TempDir()
+	s := startServe(t, data)
+	code, out, stderr := runCmd(t, "admin", "create-org", "Acme Research", "--plan", "pro", "--data-dir", data)
+	if code != exitOK {
+		t.Fatalf("admin create-org: exit %d: %s", code, stderr)
+	}
+	m := regexp.MustCompile(`api key: (sdf_live_\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no key in output:\n%s", out)
+	}
+	var who sentineldf.WhoAmIResponse
+	if code, _ := apiCall(t, "GET", s.URL+"/v1/auth/whoami", m[1], nil, &who); code != 200 || who.Org.Name != "Acme Research" || who.Org.Plan != "pro" {
+		t.Errorf("whoami with the new key: %d %+v", code, who.Org)
+	}
+	if code, _, stderr := runCmd(t, "admin", "create-org", "x", "--plan", "platinum", "--data-dir", data); code != exitUsage || !strings.Contains(stderr, "platinum") {
+		t.Errorf("unknown plan: exit %d %s, want %d naming the plan", code, stderr, exitUsage)
+	}
+}
