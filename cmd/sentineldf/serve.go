@@ -247,6 +247,7 @@ func runServe(ctx context.Context, f serveFlags, io stdio) error {
 	if err := hs.Shutdown(dctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	srv.Close(dctx)
 	// Running jobs get the drain time to finish; jobs still running after
 	// it are cancelled and retried later (a shard's work is idempotent).
 	if err := rc.Stop(dctx); err != nil {
