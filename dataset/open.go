@@ -65,18 +65,85 @@ func Open(f File, opts Options) (Reader, error) {
 	return r, nil
 }
 
-// hashCounter counts and hashes every byte read from the file on disk.
+// hashCounter counts and hashes every byte read from the file on disk. The
+// hashing runs on a goroutine of its own, on copies of what was read, so
+// that it overlaps with parsing: SHA-256 of the file is a large share of the
+// reading cost, and the reading goroutine is the one every other stage of a
+// scan waits for. Memory stays bounded by hashBufs buffers of hashBufSize.
 type hashCounter struct {
 	r io.Reader
-	h hash.Hash
 	n int64
+
+	h       hash.Hash
+	started bool
+	work    chan []byte   // filled buffers, in file order
+	free    chan []byte   // empty buffers
+	done    chan struct{} // closed when the goroutine has hashed all of work
+	stopped bool
+}
+
+const (
+	hashBufSize = 256 << 10
+	hashBufs    = 4
+)
+
+func newHashCounter(r io.Reader) *hashCounter {
+	return &hashCounter{r: r, h: sha256.New()}
 }
 
 func (c *hashCounter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	c.h.Write(p[:n])
+	c.write(p[:n])
 	return n, err
+}
+
+// write queues b for hashing (copying it).
+func (c *hashCounter) write(b []byte) {
+	if len(b) == 0 || c.stopped {
+		return
+	}
+	if !c.started {
+		c.started = true
+		c.work = make(chan []byte, hashBufs)
+		c.free = make(chan []byte, hashBufs)
+		c.done = make(chan struct{})
+		for range hashBufs {
+			c.free <- make([]byte, 0, hashBufSize)
+		}
+		go func() {
+			defer close(c.done)
+			for b := range c.work {
+				c.h.Write(b)
+				c.free <- b[:0]
+			}
+		}()
+	}
+	for len(b) > 0 {
+		buf := <-c.free
+		k := min(len(b), cap(buf))
+		buf = append(buf, b[:k]...)
+		b = b[k:]
+		c.work <- buf
+	}
+}
+
+// stop ends the hashing goroutine once it has hashed everything queued.
+func (c *hashCounter) stop() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	if c.started {
+		close(c.work)
+		<-c.done
+	}
+}
+
+// sum returns the hex SHA-256 of everything read; no Read may follow.
+func (c *hashCounter) sum() string {
+	c.stop()
+	return hex.EncodeToString(c.h.Sum(nil))
 }
 
 // stream is an open file: the decompressed contents plus the bookkeeping
@@ -100,13 +167,14 @@ func openStream(f File) (*stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	s := &stream{path: name, file: fh, raw: &hashCounter{r: fh, h: sha256.New()}}
+	s := &stream{path: name, file: fh, raw: newHashCounter(fh)}
 	s.disk = bufio.NewReaderSize(s.raw, 64<<10)
 	magic, _ := s.disk.Peek(4)
 	switch {
 	case bytes.HasPrefix(magic, gzipMagic):
 		gz, err := gzip.NewReader(s.disk)
 		if err != nil {
+			s.raw.stop()
 			fh.Close()
 			return nil, fmt.Errorf("%s: gzip: %w", name, err)
 		}
@@ -114,12 +182,14 @@ func openStream(f File) (*stream, error) {
 	case bytes.HasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(s.disk, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
+			s.raw.stop()
 			fh.Close()
 			return nil, fmt.Errorf("%s: zstd: %w", name, err)
 		}
 		s.zr, s.r = zr, zr
 	default:
 		if f.Compression != "" && len(magic) > 0 {
+			s.raw.stop()
 			fh.Close()
 			return nil, fmt.Errorf("%s: not a %s file (bad magic bytes)", name, f.Compression)
 		}
@@ -146,7 +216,7 @@ func (s *stream) finish() error {
 	if _, err := io.Copy(io.Discard, s.disk); err != nil {
 		return fmt.Errorf("read %s: %w", s.path, err)
 	}
-	s.sum = hex.EncodeToString(s.raw.h.Sum(nil))
+	s.sum = s.raw.sum()
 	return nil
 }
 
@@ -159,6 +229,7 @@ func (s *stream) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.raw.stop()
 	if s.zr != nil {
 		s.zr.Close()
 	}

@@ -57,7 +57,7 @@ func BenchmarkScanJSONL(b *testing.B) {
 }
 
 // BenchmarkScanJSONLCached measures a rescan of unchanged data through a
-// warm cache.
+// warm cache, which replays the first scan's memo (see memo.go).
 func BenchmarkScanJSONLCached(b *testing.B) {
 	path, size := benchFile(b, 2000)
 	cache := filepath.Join(b.TempDir(), "cache")

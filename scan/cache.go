@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -41,8 +42,10 @@ import (
 // processes may share a directory.
 type Cache struct {
 	dir   string
-	segs  []*os.File
+	segs  []segment
 	index map[[32]byte]cacheLoc
+	// memLeft is how many more bytes of segments may be held in memory.
+	memLeft int64
 
 	mu      sync.Mutex
 	w       *os.File
@@ -52,6 +55,13 @@ type Cache struct {
 	werr    error
 
 	hits, misses atomic.Int64
+}
+
+// segment is an indexed segment: its contents when they are held in memory
+// (already checksummed while indexing), else the open file to read them from.
+type segment struct {
+	f   *os.File
+	mem []byte
 }
 
 type cacheLoc struct {
@@ -68,6 +78,11 @@ const (
 	maxCachePayload   = 64 << 20
 	maxSealedSegments = 8
 	maxOpenSegments   = 32
+	// cacheMemBudget bounds the bytes of segments a Cache holds in memory
+	// (about 1.5 million results); the rest is read from disk on demand.
+	// Indexing reads every segment anyway, and a lookup from memory costs
+	// a fraction of a read from disk.
+	cacheMemBudget = 128 << 20
 	// staleOpen is how old an unsealed segment must be before compaction
 	// treats it as abandoned by a crashed scan.
 	staleOpen = 24 * time.Hour
@@ -76,11 +91,15 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // OpenCache opens (creating if needed) the cache in dir.
-func OpenCache(dir string) (*Cache, error) {
+func OpenCache(dir string) (*Cache, error) { return openCache(dir, cacheMemBudget) }
+
+// openCache opens the cache in dir, holding at most memBudget bytes of
+// segments in memory.
+func openCache(dir string, memBudget int64) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	c := &Cache{dir: dir, written: map[[32]byte]struct{}{}}
+	c := &Cache{dir: dir, written: map[[32]byte]struct{}{}, memLeft: memBudget}
 	sealed, open, err := c.list()
 	if err != nil {
 		return nil, err
@@ -129,7 +148,8 @@ func (c *Cache) list() (sealed, open []string, err error) {
 	return sealed, open, nil
 }
 
-// load indexes one segment and keeps it open for reads.
+// load indexes one segment and keeps it, in memory while the budget
+// allows, else open for reads.
 func (c *Cache) load(name string) error {
 	f, err := os.Open(filepath.Join(c.dir, name))
 	if err != nil {
@@ -138,9 +158,23 @@ func (c *Cache) load(name string) error {
 		}
 		return fmt.Errorf("cache: %w", err)
 	}
+	var mem []byte
+	var r io.Reader = f
+	if fi, err := f.Stat(); err == nil && fi.Size() <= c.memLeft {
+		mem = make([]byte, fi.Size())
+		n, err := io.ReadFull(f, mem)
+		if err != nil && err != io.ErrUnexpectedEOF {
+			f.Close()
+			return fmt.Errorf("cache: %s: %w", name, err)
+		}
+		// A segment still being written may have grown or be torn: what
+		// was read is indexed, and readSegment stops at a torn record.
+		mem = mem[:n]
+		r = bytes.NewReader(mem)
+	}
 	seg := uint32(len(c.segs))
 	n := 0
-	err = readSegment(f, func(key [32]byte, off int64, payload []byte, crc uint32) {
+	err = readSegment(r, func(key [32]byte, off int64, payload []byte, crc uint32) {
 		if _, ok := c.index[key]; !ok {
 			c.index[key] = cacheLoc{off: off, n: uint32(len(payload)), crc: crc, seg: seg}
 			n++
@@ -154,13 +188,19 @@ func (c *Cache) load(name string) error {
 		f.Close()
 		return nil
 	}
-	c.segs = append(c.segs, f)
+	if mem != nil {
+		f.Close()
+		c.memLeft -= int64(len(mem))
+		c.segs = append(c.segs, segment{mem: mem})
+		return nil
+	}
+	c.segs = append(c.segs, segment{f: f})
 	return nil
 }
 
 // readSegment calls fn for every intact record of a segment, in order, and
 // stops quietly at the first damaged one. payload is valid only during fn.
-func readSegment(f *os.File, fn func(key [32]byte, off int64, payload []byte, crc uint32)) error {
+func readSegment(f io.Reader, fn func(key [32]byte, off int64, payload []byte, crc uint32)) error {
 	br := bufio.NewReaderSize(f, 256<<10)
 	head := make([]byte, len(segmentMagic))
 	if _, err := io.ReadFull(br, head); err != nil || string(head) != segmentMagic {
@@ -301,10 +341,16 @@ func (c *Cache) Get(key [32]byte) (detect.Result, bool) {
 		c.misses.Add(1)
 		return detect.Result{}, false
 	}
-	buf := make([]byte, loc.n)
-	if _, err := c.segs[loc.seg].ReadAt(buf, loc.off); err != nil || recordCRC(key, buf) != loc.crc {
-		c.misses.Add(1)
-		return detect.Result{}, false
+	var buf []byte
+	if seg := c.segs[loc.seg]; seg.mem != nil {
+		// Checksummed when the segment was indexed.
+		buf = seg.mem[loc.off : loc.off+int64(loc.n)]
+	} else {
+		buf = make([]byte, loc.n)
+		if _, err := seg.f.ReadAt(buf, loc.off); err != nil || recordCRC(key, buf) != loc.crc {
+			c.misses.Add(1)
+			return detect.Result{}, false
+		}
 	}
 	r, err := decodeResult(buf)
 	if err != nil {
@@ -362,8 +408,10 @@ func (c *Cache) Close() error {
 		c.w = nil
 	}
 	c.mu.Unlock()
-	for _, f := range c.segs {
-		f.Close()
+	for _, seg := range c.segs {
+		if seg.f != nil {
+			seg.f.Close()
+		}
 	}
 	c.segs = nil
 	return errors.Join(errs...)

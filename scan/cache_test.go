@@ -142,22 +142,40 @@ func lastRecordLen(b []byte) int {
 	return recordHeader + len(appendResult(nil, &r))
 }
 
+// TestCacheDamageAfterOpen damages a segment after the cache indexed it: a
+// segment read from disk on demand must not return the damaged record, and
+// one held in memory returns the record as it was checksummed.
 func TestCacheDamageAfterOpen(t *testing.T) {
-	dir := t.TempDir()
-	fillCache(t, dir, "one")
-	c, err := OpenCache(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	seg := segments(t, dir)[0]
-	b, _ := os.ReadFile(seg)
-	b[len(b)-1] ^= 0xff
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if r, ok := c.Get(key("one")); ok {
-		t.Errorf("Get returned %+v from a record damaged after open", r)
+	for _, tt := range []struct {
+		name   string
+		budget int64
+		want   bool
+	}{
+		{"on disk", 0, false},
+		{"in memory", cacheMemBudget, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fillCache(t, dir, "one")
+			c, err := openCache(dir, tt.budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			seg := segments(t, dir)[0]
+			b, _ := os.ReadFile(seg)
+			b[len(b)-1] ^= 0xff
+			if err := os.WriteFile(seg, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := c.Get(key("one"))
+			if ok != tt.want {
+				t.Fatalf("Get found %v (%+v), want %v", ok, r, tt.want)
+			}
+			if want := sampleResults()[1]; ok && !reflect.DeepEqual(r, want) {
+				t.Errorf("Get returned %+v, want %+v", r, want)
+			}
+		})
 	}
 }
 

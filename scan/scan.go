@@ -14,6 +14,12 @@
 // re-reads the spool, fuses the dataset detectors' findings into each result
 // (detect.Engine.Refuse) and writes the outputs.
 //
+// JSONL records are parsed on the workers (dataset.RawReader); malformed
+// records travel through the pipeline and are reported by the writer, in
+// input order. With Config.CacheDir, results are cached per document, and a
+// rescan of unchanged files replays the earlier scan's outcome without
+// reading its records (memo.go).
+//
 // The package is used by the CLI (sentineldf scan) and is meant to be reused
 // by workers that scan shards of uploaded datasets.
 package scan
@@ -77,7 +83,9 @@ type Config struct {
 	WindowBytes int64
 	// Strict makes the first malformed record fail the scan.
 	Strict bool
-	// CacheDir, when set, caches results there (see Cache).
+	// CacheDir, when set, caches results there (see Cache), and the
+	// outcome of the whole scan, which a later scan of the same files with
+	// the same configuration and executable replays (see CacheIdentifier).
 	CacheDir string
 	// ResultCache, when set (and CacheDir is not), caches results in it.
 	ResultCache ResultCache
@@ -162,10 +170,19 @@ type Line struct {
 	Findings    []detect.Finding `json:"findings"`
 }
 
-// job is one document on its way through the pipeline.
+// job is one record on its way through the pipeline.
 type job struct {
-	seq    int64
-	rec    *dataset.Record
+	// pos is the record's position among everything the reader sent
+	// (malformed records included); the writer restores this order.
+	pos int64
+	// seq is the document's 0-based position among the well-formed
+	// documents, set by the writer just before it emits the job.
+	seq int64
+	rec *dataset.Record
+	// parse says that rec still has to be parsed (on a worker).
+	parse bool
+	// bad is set when the record is malformed; the writer reports it.
+	bad    *dataset.MalformedError
 	doc    detect.Document
 	res    detect.Result
 	cached bool
@@ -176,6 +193,17 @@ type job struct {
 	// document, in the order of scanner.dds.
 	prep []any
 }
+
+// A batch is a run of jobs with consecutive positions. Jobs travel between
+// the pipeline's goroutines in batches, which keeps channel operations and
+// goroutine wake-ups a small cost next to the documents' own.
+type batch []*job
+
+const (
+	// maxBatch and maxBatchBytes bound a batch.
+	maxBatch      = 16
+	maxBatchBytes = 256 << 10
+)
 
 // Run scans the datasets of cfg and writes to out. On cancellation it stops
 // promptly and returns ctx.Err(). A malformed record is reported through
@@ -225,11 +253,11 @@ func runEngine(ctx context.Context, start time.Time, eng *detect.Engine, cfg Con
 	s.sum = newSummary(eng.Info(), files, cfg)
 	s.sum.Results.Name = out.ResultsName
 	if cfg.CacheDir != "" {
-		var err error
-		if s.dirCache, err = OpenCache(cfg.CacheDir); err != nil {
-			return nil, err
+		// The cache itself is opened by run, once it knows that the scan
+		// is no replay of a memo (which does not need it).
+		if cfg.Prior == nil && out.OnResult == nil {
+			s.memoHint, s.memoOK = memoHint(eng, cfg, s.dds, files)
 		}
-		s.cache = s.dirCache
 	} else if cfg.ResultCache != nil {
 		s.cache = cfg.ResultCache
 	}
@@ -304,6 +332,12 @@ type scanner struct {
 	cacheHits atomic.Int64
 
 	priorUsed, priorMismatch atomic.Int64
+
+	// memoHint names the memo of this scan when it can have one (see
+	// memo.go), and memo writes it while the scan runs.
+	memoHint [32]byte
+	memoOK   bool
+	memo     *memoWriter
 }
 
 func (s *scanner) progress() Progress {
@@ -346,11 +380,32 @@ func (s *scanner) run(ctx context.Context) error {
 	}
 	defer em.abort()
 	em.onResult = s.out.OnResult
+	if s.memoOK {
+		if done, err := s.replayMemo(ctx, em); done || err != nil {
+			if err != nil {
+				return err
+			}
+			return em.close(s.sum)
+		}
+	}
+	if s.cfg.CacheDir != "" {
+		if s.dirCache, err = OpenCache(s.cfg.CacheDir); err != nil {
+			return err
+		}
+		s.cache = s.dirCache
+	}
+	if s.memoOK {
+		// A memo that cannot be written only costs the next scan speed.
+		if mw, err := newMemoWriter(s.cfg.CacheDir, s.memoHint); err == nil {
+			s.memo, em.memo = mw, mw
+			defer mw.discard()
+		}
+	}
 	if len(s.dds) == 0 {
 		if err := s.pipeline(ctx, em.emitJob); err != nil {
 			return err
 		}
-		return em.close(s.sum)
+		return s.closeAndMemo(em)
 	}
 	sp, err := newSpool(s.cfg.TempDir)
 	if err != nil {
@@ -381,17 +436,110 @@ func (s *scanner) run(ctx context.Context) error {
 	if err := s.replay(ctx, sp, extra, em); err != nil {
 		return err
 	}
-	return em.close(s.sum)
+	return s.closeAndMemo(em)
+}
+
+// closeAndMemo closes the outputs of a successful scan and commits its memo.
+func (s *scanner) closeAndMemo(em *emitter) error {
+	if err := em.close(s.sum); err != nil {
+		return err
+	}
+	if s.memo == nil {
+		return nil
+	}
+	inputs := make([]memoInput, len(s.sum.Inputs))
+	for i, in := range s.sum.Inputs {
+		inputs[i].size = in.Size
+		if _, err := hex.Decode(inputs[i].sum[:], []byte(in.SHA256)); err != nil {
+			return nil
+		}
+	}
+	// Failing to write the memo only costs the next scan speed.
+	_ = s.memo.commit(inputs)
+	return nil
+}
+
+// replayMemo replays the memo of an earlier scan of the same inputs, if
+// there is one and every input still has the size and SHA-256 it was made
+// from; done is false when there was none to replay (nothing was emitted).
+func (s *scanner) replayMemo(ctx context.Context, em *emitter) (done bool, err error) {
+	m, ok := openMemo(s.cfg.CacheDir, s.memoHint)
+	if !ok {
+		return false, nil
+	}
+	defer m.close()
+	if len(m.inputs) != len(s.files) {
+		return false, nil
+	}
+	for i, f := range s.files {
+		in, err := hashFile(f.Path)
+		if err != nil || in != m.inputs[i] {
+			s.bytesRead.Store(0)
+			return false, nil
+		}
+		s.bytesRead.Add(in.size)
+		s.sum.Inputs[i].Size = in.size
+		s.sum.Inputs[i].SHA256 = hex.EncodeToString(in.sum[:])
+	}
+	var recs *recordIter
+	if em.needRecords() {
+		recs = &recordIter{files: s.files, opts: s.cfg.Dataset, sum: s.sum}
+		defer recs.close()
+	}
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return true, err
+			}
+		}
+		id, src, res, me, err := m.next()
+		if err == io.EOF {
+			if recs != nil {
+				if err := recs.finish(); err != nil {
+					return true, err
+				}
+			}
+			return true, nil
+		}
+		if err != nil {
+			return true, fmt.Errorf("cache: %w", err)
+		}
+		if me != nil {
+			if s.cfg.Strict {
+				return true, inputErr(me)
+			}
+			s.sum.addMalformed(me)
+			if s.out.OnMalformed != nil {
+				s.out.OnMalformed(me)
+			}
+			continue
+		}
+		var rec *dataset.Record
+		if recs != nil {
+			if rec, err = recs.next(); err != nil {
+				return true, err
+			}
+			if rec.Source.String() != src || rec.ID != id {
+				return true, inputErr(fmt.Errorf("%s changed during the scan", rec.Source.Path))
+			}
+		}
+		if err := em.emit(id, src, &res, rec, nil); err != nil {
+			return true, err
+		}
+		s.docs.Add(1)
+		s.cacheHits.Add(1)
+	}
 }
 
 // pipeline reads every record, scans it on the workers, and calls emit for
-// each in input order from a single goroutine.
+// each document in input order from a single goroutine, which also reports
+// the malformed records in their place.
 func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	win := newWindow(cmp.Or(s.cfg.Window, 64*s.workers), cmp.Or(s.cfg.WindowBytes, 64<<20))
-	jobs := make(chan *job, s.workers*4)
-	results := make(chan *job, s.workers*4)
+	jobs := make(chan batch, s.workers*4)
+	results := make(chan batch, s.workers*4)
 	var readerN atomic.Int64
 	readerN.Store(-1)
 
@@ -407,23 +555,34 @@ func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error 
 	})
 	for range s.workers {
 		workers.Go(func() {
+			var parser *dataset.Parser
 			for {
-				var j *job
+				var b batch
 				var ok bool
 				select {
-				case j, ok = <-jobs:
+				case b, ok = <-jobs:
 				case <-ctx.Done():
 					return
 				}
 				if !ok {
 					return
 				}
-				if err := s.scanDoc(j); err != nil {
-					cancel(err)
-					return
+				for _, j := range b {
+					if j.parse && parser == nil {
+						p, err := dataset.NewParser(s.cfg.Dataset)
+						if err != nil {
+							cancel(inputErr(err))
+							return
+						}
+						parser = p
+					}
+					if err := s.work(parser, j); err != nil {
+						cancel(err)
+						return
+					}
 				}
 				select {
-				case results <- j:
+				case results <- b:
 				case <-ctx.Done():
 					return
 				}
@@ -436,38 +595,39 @@ func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error 
 	})
 	var werr error
 	wg.Go(func() {
-		pending := map[int64]*job{}
-		var next int64
+		pending := map[int64]batch{}
+		var next, seq int64
 		for {
-			var j *job
+			var b batch
 			var ok bool
 			select {
-			case j, ok = <-results:
+			case b, ok = <-results:
 			case <-ctx.Done():
 				return
 			}
 			if !ok {
 				if n := readerN.Load(); n >= 0 && n != next {
-					werr = fmt.Errorf("internal error: %d documents read, %d written", n, next)
+					werr = fmt.Errorf("internal error: %d records read, %d written", n, next)
 					cancel(werr)
 				}
 				return
 			}
-			pending[j.seq] = j
+			pending[b[0].pos] = b
 			for {
-				j, ok := pending[next]
+				b, ok := pending[next]
 				if !ok {
 					break
 				}
 				delete(pending, next)
-				if err := emit(j); err != nil {
-					werr = err
-					cancel(err)
-					return
+				for _, j := range b {
+					if err := s.finishJob(j, &seq, emit); err != nil {
+						werr = err
+						cancel(err)
+						return
+					}
+					win.release(j.weight)
 				}
-				s.docs.Add(1)
-				win.release(j.weight)
-				next++
+				next += int64(len(b))
 			}
 		}
 	})
@@ -481,75 +641,159 @@ func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error 
 	return werr
 }
 
-// read opens every input in turn and feeds its records to jobs, returning
-// how many it sent.
-func (s *scanner) read(ctx context.Context, win *window, jobs chan<- *job) (int64, error) {
-	var seq, done int64
+// work does a worker's part of a job: parsing the record when the reader
+// left it unparsed, then scanning it.
+func (s *scanner) work(parser *dataset.Parser, j *job) error {
+	if j.parse {
+		j.parse = false
+		if err := parser.Parse(j.rec); err != nil {
+			var me *dataset.MalformedError
+			if !errors.As(err, &me) {
+				return inputErr(err)
+			}
+			j.bad = me
+			return nil
+		}
+	}
+	if j.bad != nil {
+		return nil
+	}
+	j.doc = toDocument(j.rec)
+	return s.scanDoc(j)
+}
+
+// finishJob is the writer's part of a job, in input order: a malformed
+// record is counted and reported (or fails a strict scan); a document gets
+// its seq and is emitted.
+func (s *scanner) finishJob(j *job, seq *int64, emit func(*job) error) error {
+	if me := j.bad; me != nil {
+		if s.cfg.Strict {
+			return inputErr(me)
+		}
+		if s.memo != nil {
+			s.memo.malformed(me)
+		}
+		s.sum.addMalformed(me)
+		if s.out.OnMalformed != nil {
+			s.out.OnMalformed(me)
+		}
+		return nil
+	}
+	j.seq = *seq
+	*seq++
+	if err := emit(j); err != nil {
+		return err
+	}
+	s.docs.Add(1)
+	return nil
+}
+
+// read opens every input in turn and feeds its records to jobs in batches,
+// returning how many records (malformed ones included) it sent. JSONL
+// records are sent unparsed, for the workers to parse, unless Config.Prior
+// needs to know which records are well-formed as they are read.
+func (s *scanner) read(ctx context.Context, win *window, jobs chan<- batch) (int64, error) {
+	var pos, done int64
+	var b batch
+	var bBytes int64
+	flush := func() error {
+		if len(b) == 0 {
+			return nil
+		}
+		select {
+		case jobs <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		b, bBytes = nil, 0
+		return nil
+	}
+	send := func(j *job) error {
+		j.pos = pos
+		if !win.tryAcquire(j.weight) {
+			// Hand over what is batched before waiting for the writer, which
+			// may be waiting for it.
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := win.acquire(ctx, j.weight); err != nil {
+				return err
+			}
+		}
+		b = append(b, j)
+		bBytes += j.weight
+		pos++
+		if len(b) >= maxBatch || bBytes >= maxBatchBytes {
+			return flush()
+		}
+		return nil
+	}
 	for i, f := range s.files {
 		r, err := dataset.Open(f, s.cfg.Dataset)
 		if err != nil {
-			return seq, inputErr(err)
+			return pos, inputErr(err)
+		}
+		rr, _ := r.(dataset.RawReader)
+		if s.cfg.Prior != nil {
+			rr = nil
 		}
 		for {
 			if err := ctx.Err(); err != nil {
 				r.Close()
-				return seq, err
+				return pos, err
 			}
-			rec, err := r.Next()
+			var rec *dataset.Record
+			if rr != nil {
+				rec, err = rr.NextRaw()
+			} else {
+				rec, err = r.Next()
+			}
 			if err == io.EOF {
 				break
 			}
+			var j *job
 			var me *dataset.MalformedError
-			if errors.As(err, &me) {
-				if s.cfg.Strict {
-					r.Close()
-					return seq, inputErr(me)
-				}
-				s.sum.addMalformed(me)
-				if s.out.OnMalformed != nil {
-					s.out.OnMalformed(me)
-				}
-				continue
-			}
-			if err != nil {
+			switch {
+			case errors.As(err, &me):
+				j = &job{bad: me, weight: 256}
+			case err != nil:
 				r.Close()
-				return seq, inputErr(err)
+				return pos, inputErr(err)
+			case rr != nil:
+				// Decoded texts are never longer than the JSON they come from.
+				j = &job{rec: rec, parse: true, weight: 2*int64(len(rec.Raw)) + 256}
+			default:
+				j = &job{rec: rec, weight: recordWeight(rec)}
+				if s.cfg.Prior != nil {
+					p, ok, err := s.cfg.Prior.Next()
+					if err != nil {
+						r.Close()
+						return pos, fmt.Errorf("prior results: %w", err)
+					}
+					if ok {
+						j.prior = p
+					}
+				}
 			}
 			s.bytesRead.Store(done + r.BytesRead())
-			j := &job{seq: seq, rec: rec, weight: recordWeight(rec)}
-			j.doc = toDocument(rec)
-			if s.cfg.Prior != nil {
-				p, ok, err := s.cfg.Prior.Next()
-				if err != nil {
-					r.Close()
-					return seq, fmt.Errorf("prior results: %w", err)
-				}
-				if ok {
-					j.prior = p
-				}
-			}
-			if err := win.acquire(ctx, j.weight); err != nil {
+			if err := send(j); err != nil {
 				r.Close()
-				return seq, err
+				return pos, err
 			}
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				r.Close()
-				return seq, ctx.Err()
-			}
-			seq++
 		}
 		n := r.BytesRead()
 		s.sum.Inputs[i].Size = n
 		s.sum.Inputs[i].SHA256 = r.SHA256()
 		if err := r.Close(); err != nil {
-			return seq, inputErr(err)
+			return pos, inputErr(err)
 		}
 		done += f.Size
 		s.bytesRead.Store(done)
 	}
-	return seq, nil
+	if err := flush(); err != nil {
+		return pos, err
+	}
+	return pos, nil
 }
 
 func recordWeight(r *dataset.Record) int64 {
@@ -782,6 +1026,18 @@ func newWindow(n int, bytes int64) *window {
 	return &window{maxN: int64(max(n, 1)), maxBytes: max(bytes, 1), wake: make(chan struct{}, 1)}
 }
 
+// tryAcquire takes room for weight if there is some, without waiting.
+func (w *window) tryAcquire(weight int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == 0 || (w.n < w.maxN && w.bytes+weight <= w.maxBytes) {
+		w.n++
+		w.bytes += weight
+		return true
+	}
+	return false
+}
+
 func (w *window) acquire(ctx context.Context, weight int64) error {
 	for {
 		w.mu.Lock()
@@ -826,6 +1082,8 @@ type emitter struct {
 	// between the phases of a two-phase scan when onResult is set.
 	onResult func(*Line, map[string]string) error
 	metas    []map[string]string
+	// memo, when set, records every final result (see memo.go).
+	memo *memoWriter
 }
 
 func (s *scanner) newEmitter() (*emitter, error) {
@@ -860,6 +1118,9 @@ func (em *emitter) emitJob(j *job) error {
 func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record, meta map[string]string) error {
 	if r.Findings == nil {
 		r.Findings = []detect.Finding{}
+	}
+	if em.memo != nil {
+		em.memo.doc(id, src, r)
 	}
 	if em.enc != nil || em.onResult != nil {
 		em.line = NewLine(id, src, r)
