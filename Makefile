@@ -25,7 +25,7 @@ ORT_LIB     := $(ORT_CACHE)/libonnxruntime.so.1
 
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-race test-ort ort-lib bench lint fuzz eval clean
+.PHONY: all build test test-services test-race test-ort ort-lib bench lint fuzz eval clean
 
 all: lint test build
 
@@ -36,6 +36,17 @@ build:
 ## test: every package's tests (go test's normal output).
 test:
 	$(GO) test $(PKGS)
+
+## test-services: the integration suites (Postgres, Redis, S3) and the distributed end-to-end
+## tests against local servers, failing, not skipping, when one is missing. versitygw comes from
+## scripts/versitygw.sh; .ci/run starts the servers when they are down.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+SERVICES_ENV       = TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
+                     SENTINELDF_REQUIRE_SERVICES=1 PATH="$$($(GO) env GOPATH)/bin:$$PATH"
+test-services:
+	$(SERVICES_ENV) $(GO) test -count 1 ./postgres/... ./redis/... ./s3/...
+	$(SERVICES_ENV) $(GO) test -count 1 -run 'Distributed' ./cmd/sentineldf/
 
 ## test-race: the concurrent packages under the race detector (needs cgo).
 test-race:

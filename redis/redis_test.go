@@ -199,14 +199,18 @@ func TestLimiterRemaining(t *testing.T) {
 		name := fmt.Sprintf("%d per %v burst %d", limit.Rate, limit.Period, limit.Burst)
 		t.Run(name, func(t *testing.T) {
 			interval := limit.Period / time.Duration(limit.Rate)
+			start := time.Now()
 			for i := range min(3, limit.Burst) {
 				r, err := c.Limiter().Allow(t.Context(), "k:"+name, limit)
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Tokens refill while the test runs: on a loaded machine a
+				// fast rate (1 ms per token) gives some back between calls.
 				want := limit.Burst - 1 - i
-				if !r.Allowed || r.Remaining != want || r.RetryAfter != 0 {
-					t.Fatalf("request %d: %+v, want allowed with %d remaining", i+1, r, want)
+				refilled := int(time.Since(start) / interval)
+				if !r.Allowed || r.Remaining < want || r.Remaining > min(want+refilled, limit.Burst-1) || r.RetryAfter != 0 {
+					t.Fatalf("request %d: %+v, want allowed with %d remaining (+%d refilled)", i+1, r, want, refilled)
 				}
 				// The bucket is full again once the i+1 tokens taken refill.
 				if hi := time.Duration(i+1) * interval; r.ResetAfter <= 0 || r.ResetAfter > hi+time.Millisecond {

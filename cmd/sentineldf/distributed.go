@@ -267,6 +267,7 @@ func newWorkerCmd(io stdio) *cobra.Command {
 	var c deployFlags
 	var jobs, scanWorkers int
 	var shardMB int
+	var shardBytes int64
 	var metricsAddr string
 	var drain, rescue, minTimeout time.Duration
 	cmd := &cobra.Command{
@@ -304,7 +305,7 @@ elsewhere after --rescue-after. Configuration as for ` + "`sentineldf api`" + `;
 				Store: be.db, Blobs: be.blobs, Cache: be.cache, Engine: engine,
 				DatasetDetectors: func() []detect.DatasetDetector { return corpus.Default(corpus.Options{}) },
 				Secret:           be.secret, Logger: log, Metrics: metrics, Tracer: tp,
-				ShardBytes: int64(shardMB) << 20, ScanWorkers: scanWorkers, TempDir: tmp,
+				ShardBytes: workerShardBytes(shardMB, shardBytes), ScanWorkers: scanWorkers, TempDir: tmp,
 				MinJobTimeout: minTimeout, Version: version,
 			})
 			if err != nil {
@@ -339,11 +340,22 @@ elsewhere after --rescue-after. Configuration as for ` + "`sentineldf api`" + `;
 	fl.IntVar(&jobs, "jobs", 2, "jobs (shards) run at once")
 	fl.IntVar(&scanWorkers, "scan-workers", runtime.GOMAXPROCS(0), "goroutines scanning documents within each job")
 	fl.IntVar(&shardMB, "shard-mb", 32, "split uploaded JSONL files into shards of about `MB` megabytes")
+	fl.Int64Var(&shardBytes, "shard-bytes", 0, "shard size in bytes (overrides --shard-mb; for tests)")
+	_ = fl.MarkHidden("shard-bytes")
 	fl.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics and /health on `HOST:PORT` (off when empty)")
 	fl.DurationVar(&drain, "drain-timeout", 30*time.Second, "on shutdown, let running jobs finish for this long, then cancel them (they run again later)")
 	fl.DurationVar(&rescue, "rescue-after", 15*time.Minute, "run again a job whose worker died after this long")
 	fl.DurationVar(&minTimeout, "min-job-timeout", 10*time.Minute, "least time a shard may run before it is cancelled (keep below --rescue-after)")
 	return cmd
+}
+
+// workerShardBytes is the shard size of a worker: --shard-bytes when set,
+// else --shard-mb.
+func workerShardBytes(shardMB int, shardBytes int64) int64 {
+	if shardBytes > 0 {
+		return shardBytes
+	}
+	return int64(shardMB) << 20
 }
 
 // stopRiver drains a River client: running jobs get drain to finish, then
