@@ -50,7 +50,8 @@ test-services:
 
 ## test-race: the concurrent packages under the race detector (needs cgo).
 test-race:
-	CGO_ENABLED=1 $(GO) test -race ./scan/... ./detect/... ./corpus/... ./dataset/... ./mbom/...
+	CGO_ENABLED=1 $(GO) test -race ./scan/... ./detect/... ./corpus/... ./dataset/... ./mbom/... \
+		./api/... ./worker/... ./sqlite/... ./inmem/... ./localfs/... ./client/... ./telemetry/...
 
 ## ort-lib: fetch ONNX Runtime $(ORT_VERSION) (npm pack onnxruntime-node) into $(ORT_CACHE); print the path.
 ort-lib: $(ORT_LIB)
