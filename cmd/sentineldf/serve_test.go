@@ -658,22 +658,16 @@ func TestServeTracePropagation(t *testing.T) {
 	if _, err := c.ScanFiles(context.Background(), names[:1], client.ScanOptions{PollInterval: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
+	// The finalize job logs "job done" just after the scan is marked
+	// succeeded, so wait for that line.
 	var reqTrace string
 	jobs := map[string]string{} // job kind -> trace id
-	for _, line := range strings.Split(s.logs.String(), "\n") {
-		var raw map[string]any
-		if json.Unmarshal([]byte(line), &raw) != nil {
-			continue
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		reqTrace, jobs = traces(s.logs.String())
+		if _, ok := jobs["scan_finalize"]; ok || time.Now().After(deadline) {
+			break
 		}
-		tid, _ := raw["trace_id"].(string)
-		switch {
-		case raw["route"] == "POST /v1/scan/async":
-			reqTrace = tid
-		case raw["msg"] == "job done":
-			if kind, ok := raw["job"].(string); ok {
-				jobs[kind] = tid
-			}
-		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if reqTrace == "" {
 		t.Fatalf("no access log line for POST /v1/scan/async in:\n%s", s.logs.String())
@@ -708,4 +702,27 @@ func TestAdminCreateOrg(t *testing.T) {
 	if code, _, stderr := runCmd(t, "admin", "create-org", "x", "--plan", "platinum", "--data-dir", data); code != exitUsage || !strings.Contains(stderr, "platinum") {
 		t.Errorf("unknown plan: exit %d %s, want %d naming the plan", code, stderr, exitUsage)
 	}
+}
+
+// traces returns, from serve's JSON logs, the trace id of the access line of
+// POST /v1/scan/async and the trace id of each job kind's "job done" line.
+func traces(logs string) (string, map[string]string) {
+	var reqTrace string
+	jobs := map[string]string{}
+	for _, line := range strings.Split(logs, "\n") {
+		var raw map[string]any
+		if json.Unmarshal([]byte(line), &raw) != nil {
+			continue
+		}
+		tid, _ := raw["trace_id"].(string)
+		switch {
+		case raw["route"] == "POST /v1/scan/async":
+			reqTrace = tid
+		case raw["msg"] == "job done":
+			if kind, ok := raw["job"].(string); ok {
+				jobs[kind] = tid
+			}
+		}
+	}
+	return reqTrace, jobs
 }
