@@ -10,15 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -147,16 +144,7 @@ func parseLevel(s string) (slog.Level, error) {
 
 func runServe(ctx context.Context, f serveFlags, io stdio) error {
 	start := time.Now()
-	level, err := parseLevel(f.logLevel)
-	if err != nil {
-		return err
-	}
-	log := telemetry.NewLogger(io.err, level, "sentineldf")
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := telemetry.NewMetrics(reg)
-	tp, shutdownTracing, err := telemetry.NewTracerProvider(ctx, telemetry.TraceConfig{ServiceName: "sentineldf", OTLPEndpoint: f.otlp, Insecure: true})
+	log, reg, metrics, shutdownTracing, tp, err := observability(ctx, io, f.logLevel, "sentineldf", f.otlp)
 	if err != nil {
 		return err
 	}
@@ -219,44 +207,23 @@ func runServe(ctx context.Context, f serveFlags, io stdio) error {
 	}
 	url := "http://" + ln.Addr().String()
 	be.baseURL.Store(url)
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-
 	fmt.Fprintf(io.out, "SentinelDF listening on %s (data in %s, ready in %d ms)\n", url, f.dataDir, time.Since(start).Milliseconds())
 	if created {
 		fmt.Fprintf(io.out, "Operator admin API key (shown once, keep it): %s\n", key)
 	}
 	log.Info("ready", "addr", url, "data_dir", f.dataDir, "startup_ms", time.Since(start).Milliseconds())
 
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
+	// Serve until ctx ends, then drain requests, then jobs: running jobs
+	// get the drain time to finish; jobs still running after it are
+	// cancelled and retried on the next start (a shard's work is
+	// idempotent).
+	err = serveHTTP(ctx, ln, srv.Handler(), log, f.drain)
 	log.Info("shutting down", "drain_timeout", f.drain.String())
-	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
-	defer cancel()
-	if err := hs.Shutdown(dctx); err != nil {
-		log.Warn("http shutdown", "err", err)
+	srv.Close(context.Background())
+	if serr := stopRiver(rc, log, f.drain); serr != nil {
+		log.Warn("stopping workers", "err", serr)
 	}
-	srv.Close(dctx)
-	// Running jobs get the drain time to finish; jobs still running after
-	// it are cancelled and retried later (a shard's work is idempotent).
-	if err := rc.Stop(dctx); err != nil {
-		log.Warn("workers did not drain; cancelling running jobs", "err", err)
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		_ = rc.StopAndCancel(sctx)
-	}
-	return nil
+	return err
 }
 
 // embeddedBackends are the storage backends `serve` and `admin` use on
