@@ -328,14 +328,14 @@ func cvFold(src []Source, rules []float64, f Fold, noTrain []string, aug Augment
 	for _, i := range held {
 		p, _ := m.Score(src[i].Norm)
 		r := rules[i]
-		pf := float64(p)
+		pf := Weight * float64(p)
 		if p < m.Floor {
 			pf = 0
 		}
 		sr = append(sr, r)
 		sm = append(sm, float64(p))
 		sf = append(sf, 1-(1-r)*(1-pf))
-		sn = append(sn, 1-(1-r)*(1-float64(p)))
+		sn = append(sn, 1-(1-r)*(1-Weight*float64(p)))
 		y = append(y, src[i].Label)
 		groups = append(groups, src[i].Group)
 		if src[i].Label {

@@ -132,7 +132,8 @@ func fnvString(x uint64, s string) uint64 {
 
 // appendFeatures appends the bucket ids of the tokens toks of s: every word,
 // every word bigram, every symbol run, and the character n-grams (MinN to
-// MaxN bytes) of every word wrapped in boundary markers ("<word>").
+// MaxN bytes) of every word wrapped in boundary markers ("<word>"); maxN 0
+// means no character n-grams.
 // Features repeat as often as they occur; the model averages them.
 func (h *hasher) appendFeatures(dst []uint32, s string, toks []token, minN, maxN, limit int) []uint32 {
 	var prevWord uint64
@@ -159,6 +160,9 @@ func (h *hasher) appendFeatures(dst []uint32, s string, toks []token, minN, maxN
 			dst = append(dst, h.bucket(fnvString(x, text)))
 		}
 		prevWord, havePrev = wh, true
+		if maxN == 0 {
+			continue
+		}
 		// Character n-grams of "<word>".
 		n := min(len(text), maxNgramWord)
 		buf[0] = '<'

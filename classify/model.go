@@ -39,7 +39,9 @@ type Model struct {
 	Dim, Hidden int
 	// Salt seeds the feature hash.
 	Salt uint64
-	// MinN and MaxN are the character n-gram sizes, in bytes.
+	// MinN and MaxN are the character n-gram sizes, in bytes; both 0 means
+	// the model uses no character n-grams (words, word bigrams and symbol
+	// runs only).
 	MinN, MaxN int
 	// WindowTokens and WindowStride cut long texts into windows of tokens.
 	WindowTokens, WindowStride int
@@ -204,7 +206,7 @@ func (m *Model) validate() error {
 	switch {
 	case m.Buckets < 2 || m.Dim < 1 || m.Hidden < 1:
 		return fmt.Errorf("classifier model: bad sizes %d×%d, hidden %d", m.Buckets, m.Dim, m.Hidden)
-	case m.MinN < 1 || m.MaxN < m.MinN || m.MaxN > 8:
+	case !(m.MinN == 0 && m.MaxN == 0) && (m.MinN < 1 || m.MaxN < m.MinN || m.MaxN > 8):
 		return fmt.Errorf("classifier model: bad n-gram sizes %d–%d", m.MinN, m.MaxN)
 	case m.WindowTokens < 1 || m.WindowStride < 1 || m.WindowStride > m.WindowTokens:
 		return fmt.Errorf("classifier model: bad window %d/%d", m.WindowTokens, m.WindowStride)

@@ -25,8 +25,10 @@ type Doc struct {
 // TrainConfig configures training. The zero value of a field means its
 // default (DefaultTrainConfig).
 type TrainConfig struct {
-	Name                       string
-	Buckets, Dim, Hidden       int
+	Name                 string
+	Buckets, Dim, Hidden int
+	// MinN and MaxN are the character n-gram sizes (both 0: none; unlike
+	// the other sizes, 0 is not replaced by a default).
 	MinN, MaxN                 int
 	WindowTokens, WindowStride int
 	MaxFeatures                int
@@ -58,10 +60,10 @@ var DefaultTrainConfig = TrainConfig{
 	Buckets:      1 << 18,
 	Dim:          32,
 	Hidden:       32,
-	MinN:         3,
-	MaxN:         5,
-	WindowTokens: 128,
-	WindowStride: 96,
+	MinN:         0,
+	MaxN:         0,
+	WindowTokens: 32,
+	WindowStride: 16,
 	MaxFeatures:  4096,
 	Salt:         0x5e471e1df,
 	Seed:         1,
@@ -83,8 +85,6 @@ func (c TrainConfig) withDefaults() TrainConfig {
 	set(&c.Buckets, d.Buckets)
 	set(&c.Dim, d.Dim)
 	set(&c.Hidden, d.Hidden)
-	set(&c.MinN, d.MinN)
-	set(&c.MaxN, d.MaxN)
 	set(&c.WindowTokens, d.WindowTokens)
 	set(&c.WindowStride, d.WindowStride)
 	set(&c.MaxFeatures, d.MaxFeatures)
