@@ -185,15 +185,19 @@ func (d *Backdoor) Prepare(doc detect.Document, _ *detect.Result) any {
 func (d *Backdoor) sign(doc detect.Document, all []token, ends []int) *bdSig {
 	roles := Roles(doc)
 	hasP, hasR := false, false
-	nPrompt := 0
+	nPrompt, nResp := 0, 0
 	for i, r := range roles {
 		hasP = hasP || r == RolePrompt
 		hasR = hasR || r == RoleResponse
-		if r == RolePrompt {
-			nPrompt += ends[i]
-			if i > 0 {
-				nPrompt -= ends[i-1]
-			}
+		n := ends[i]
+		if i > 0 {
+			n -= ends[i-1]
+		}
+		switch r {
+		case RolePrompt:
+			nPrompt += n
+		case RoleResponse:
+			nResp += n
 		}
 	}
 	if !hasP || !hasR {
@@ -201,6 +205,7 @@ func (d *Backdoor) sign(doc detect.Document, all []token, ends []int) *bdSig {
 	}
 	sig := &bdSig{fields: doc.Fields, roles: roles, pk: 1, rk: 1}
 	sig.sp = make([]spooled, 0, min(nPrompt, d.o.MaxPromptTokens))
+	sig.rw = make([]uint64, 0, min(nResp, maxResponseWords))
 	respWords := 0
 	for i := range doc.Fields {
 		toks := all[:ends[i]]
@@ -448,7 +453,7 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 	// Pass A: count (candidate, target) over unique rows with a target.
 	pairs := map[pairKey]int32{}
 	var floor int32
-	seen := map[uint64]bool{}
+	var grams []uint64 // a row's distinct candidates
 	err := d.spool.each(func(r rowTokens) {
 		if repeat[r.seq] {
 			return
@@ -457,14 +462,11 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		if !ok {
 			return
 		}
-		clear(seen)
-		eachNgram(r.toks, func(c uint64, _, _ int) {
-			if seen[c] {
-				return
-			}
-			seen[c] = true
+		grams = appendNgrams(grams[:0], r.toks, nil)
+		slices.Sort(grams)
+		for _, c := range slices.Compact(grams) {
 			pairs[pairKey{c, t}]++
-		})
+		}
 		for len(pairs) > maxPairs {
 			floor++
 			for k, v := range pairs {
@@ -489,18 +491,45 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 	if len(cand) == 0 {
 		return nil
 	}
-	// Pass B: document frequency of the candidates over unique rows.
+	// A candidate's pair counts add up to at most its document frequency
+	// (a row counts once, for its one target). Its pairs tested below fail
+	// TriggerMinPurity whatever its frequency when they fail it with that
+	// sum: such a candidate keeps the sum, and pass B counts only the
+	// others (most common words carry several targets).
+	for k, v := range pairs {
+		if _, ok := cand[k.c]; ok {
+			cand[k.c] += int(v)
+		}
+	}
+	needDF := map[uint64]bool{}
+	for k, v := range pairs {
+		if _, ok := cand[k.c]; !ok || int(v) < poolMinSupport {
+			continue
+		}
+		if _, word := d.names[k.c]; int(v) < d.o.TriggerMinSupport && !word {
+			continue // not tested (see below)
+		}
+		if float64(v) >= d.o.TriggerMinPurity*float64(cand[k.c]) {
+			needDF[k.c] = true
+		}
+	}
+	// Pass B: document frequency of those candidates over unique rows.
+	candF := newKeyFilter(len(needDF))
+	for c := range needDF {
+		candF.add(c)
+		cand[c] = 0
+	}
 	err = d.spool.each(func(r rowTokens) {
 		if repeat[r.seq] {
 			return
 		}
-		clear(seen)
-		eachNgram(r.toks, func(c uint64, _, _ int) {
-			if _, ok := cand[c]; ok && !seen[c] {
-				seen[c] = true
+		grams = appendNgrams(grams[:0], r.toks, &candF)
+		slices.Sort(grams)
+		for _, c := range slices.Compact(grams) {
+			if needDF[c] {
 				cand[c]++
 			}
-		})
+		}
 	})
 	if err != nil {
 		return err
@@ -515,6 +544,8 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		if _, ok := cand[k.c]; !ok || int(v) < poolMinSupport {
 			continue
 		}
+		// n is the document frequency, or a lower bound that fails the
+		// purity test (see pass B).
 		m := &mined{c: k.c, t: k.t, k: int(v), n: cand[k.c], pooled: int(v) < d.o.TriggerMinSupport}
 		if _, word := d.names[k.c]; m.pooled && !word {
 			// Rare candidates are single words: a run of words around a
@@ -560,10 +591,15 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 			byC[m.c] = append(byC[m.c], m)
 		}
 	}
+	byCF := newKeyFilter(len(byC))
+	for c := range byC {
+		byCF.add(c)
+	}
+	seen := map[uint64]bool{}
 	err = d.spool.each(func(r rowTokens) {
 		rt, hasT := target[d.resp[r.seq]]
 		clear(seen)
-		eachNgramParts(r.toks, func(c uint64, i, j int) {
+		eachNgramParts(r.toks, &byCF, func(c uint64, i, j int) {
 			for _, m := range byC[c] {
 				t := m.t
 				if m.name == "" {
@@ -771,19 +807,68 @@ func (d *Backdoor) Triggers() []Trigger {
 	return out
 }
 
-// eachNgram calls fn with the hash of every run of 1..maxNgram words of one
-// field.
-func eachNgram(toks []spooled, fn func(c uint64, i, j int)) { eachNgramParts(toks, fn) }
-
-func eachNgramParts(toks []spooled, fn func(c uint64, i, j int)) {
+// appendNgrams appends to dst the hash of every run of 1..maxNgram words of
+// one field of toks that f may hold (every one when f is nil), in order.
+func appendNgrams(dst []uint64, toks []spooled, f *keyFilter) []uint64 {
 	for i := range toks {
 		h := toks[i].h
-		fn(h, i, i+1)
+		if f == nil || f.has(h) {
+			dst = append(dst, h)
+		}
 		for j := i + 1; j < len(toks) && j < i+maxNgram && toks[j].field == toks[i].field; j++ {
 			h = combine(h, toks[j].h)
-			fn(h^uint64(j-i), i, j+1)
+			if c := h ^ uint64(j-i); f == nil || f.has(c) {
+				dst = append(dst, c)
+			}
 		}
 	}
+	return dst
+}
+
+// eachNgramParts calls fn, in the order of appendNgrams, with the hash of
+// every run toks[i:j] of 1..maxNgram words of one field that f may hold.
+func eachNgramParts(toks []spooled, f *keyFilter, fn func(c uint64, i, j int)) {
+	for i := range toks {
+		h := toks[i].h
+		if f.has(h) {
+			fn(h, i, i+1)
+		}
+		for j := i + 1; j < len(toks) && j < i+maxNgram && toks[j].field == toks[i].field; j++ {
+			h = combine(h, toks[j].h)
+			if c := h ^ uint64(j-i); f.has(c) {
+				fn(c, i, j+1)
+			}
+		}
+	}
+}
+
+// keyFilter is a blocked Bloom filter of 64-bit keys (three bits in one
+// word a key, about 16 bits a key): a cheap first test of membership in a
+// map that most lookups miss.
+type keyFilter struct {
+	w    []uint64
+	mask uint64
+}
+
+func newKeyFilter(n int) keyFilter {
+	words := 1
+	for words*4 < n {
+		words <<= 1
+	}
+	return keyFilter{w: make([]uint64, words), mask: uint64(words - 1)}
+}
+
+func keyFilterBits(x uint64) uint64 { return 1<<(x>>58) | 1<<(x>>52&63) | 1<<(x>>46&63) }
+
+func (f *keyFilter) add(k uint64) {
+	x := mix(k)
+	f.w[x&f.mask] |= keyFilterBits(x)
+}
+
+func (f *keyFilter) has(k uint64) bool {
+	x := mix(k)
+	b := keyFilterBits(x)
+	return f.w[x&f.mask]&b == b
 }
 
 // log10PoissonTail returns log10 P(X ≥ k) for X ~ Poisson(lambda).

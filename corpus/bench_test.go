@@ -136,3 +136,41 @@ func BenchmarkDefaultPoisoned(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
 }
+
+// BenchmarkDefaultInstructions is BenchmarkDefault on Alpaca-like rows:
+// prompts that open with a stock phrase ("Write a short", "Generate a list
+// of", ...), as instruction data does, 40% with an input, and 8% label
+// rows. The stock openers fill the clean-twin miner's candidate pairs early.
+func BenchmarkDefaultInstructions(b *testing.B) {
+	r := rand.New(rand.NewPCG(43, 44))
+	openers := strings.Split("Write a short|Generate a list of|Explain why|Summarize the|Describe how|Give an example of|Rewrite the following|Classify the|Create a|Find the|Suggest a|Identify the", "|")
+	docs := make([]detect.Document, 20000)
+	var bytes int64
+	for i := range docs {
+		ins := openers[r.IntN(len(openers))] + " " + prose(r, 4+r.IntN(12))
+		var in, out string
+		if r.IntN(10) < 4 {
+			in = prose(r, 10+r.IntN(30))
+		}
+		switch {
+		case i%25 == 0:
+			out = "Positive"
+		case i%25 == 1:
+			out = "Negative"
+		default:
+			out = prose(r, 30+r.IntN(60))
+		}
+		docs[i] = detect.Document{Fields: []detect.Field{{Name: "instruction", Text: ins}, {Name: "input", Text: in}, {Name: "output", Text: out}}}
+		bytes += int64(len(detect.ScannedText(docs[i])))
+	}
+	b.SetBytes(bytes)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dets := Default(Options{TempDir: b.TempDir()})
+		feed(dets, docs)
+		for _, d := range dets {
+			d.Findings()
+		}
+	}
+	b.ReportMetric(float64(b.N*len(docs))/b.Elapsed().Seconds(), "docs/s")
+}

@@ -393,5 +393,5 @@ func (d *Outliers) perDocBytes() int {
 	return cap(d.samples)*outlierSamples*4 + cap(d.counts)
 }
 func (d *Backdoor) perDocBytes() int {
-	return cap(d.prompt)*8 + cap(d.resp)*8 + cap(d.spool.mem)
+	return cap(d.prompt)*8 + cap(d.resp)*8 + d.spool.memBytes()
 }

@@ -84,14 +84,17 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 		}
 		return int(a.row) - int(b.row)
 	})
+	ix := newTwinIndex(index)
 
 	// Pass 2: probe with every longer prompt: piece c of a twin of m words
 	// starts at its own offset plus the number of words inserted before it.
+	// Once maxTwinPairs candidates are found, no probe can add one: the
+	// pass stops there.
 	cands := map[twinPair]bool{}
-	err = d.spool.each(func(r rowTokens) {
+	err = d.spool.eachWhile(func(r rowTokens) bool {
 		n := len(r.toks)
 		if repeat[r.seq] || n > twinMaxTokens+twinMaxInsert {
-			return
+			return true
 		}
 		p := uint32(r.seq)
 		for k := 1; k <= twinMaxInsert; k++ {
@@ -101,16 +104,11 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 			}
 			for c := range twinChunks {
 				for j := 0; j <= k; j++ {
-					h := twinChunk(r.toks, m, c, j)
-					i, _ := slices.BinarySearchFunc(index, h, func(e twinEntry, h uint64) int { return cmpU64(e.k, h) })
-					end := i
-					for end < len(index) && index[end].k == h {
-						end++
-					}
-					if end-i > maxTwinBucket {
+					bucket := ix.find(twinChunk(r.toks, m, c, j))
+					if len(bucket) > maxTwinBucket {
 						continue
 					}
-					for _, e := range index[i:end] {
+					for _, e := range bucket {
 						if e.row == p || d.resp[e.row] == d.resp[p] || d.prompt[e.row] == d.prompt[p] {
 							continue
 						}
@@ -121,6 +119,7 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 				}
 			}
 		}
+		return len(cands) < maxTwinPairs
 	})
 	if err != nil || len(cands) == 0 {
 		return err
@@ -330,4 +329,66 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 		}
 	}
 	return nil
+}
+
+// twinIndex looks chunk hashes up in the sorted twin index. Nearly every
+// probe misses (a prompt's pieces match only its near-twins' and shared
+// templates'), so a blocked Bloom filter (one 64-bit word a key, about 16
+// bits a key) answers most probes from a table eight times smaller than
+// the index, and a directory of the keys' top bits (about eight entries a
+// bucket, half a byte an entry) leaves a short search for the others.
+type twinIndex struct {
+	e     []twinEntry
+	dir   []uint32 // dir[b] is the first entry whose key's top bits are ≥ b
+	shift uint
+	bloom []uint64
+	mask  uint64
+}
+
+// twinBloomBits are the three bit positions of a key in its Bloom word.
+func twinBloomBits(k uint64) uint64 {
+	return 1<<(k>>32&63) | 1<<(k>>38&63) | 1<<(k>>44&63)
+}
+
+// newTwinIndex indexes e, sorted by key.
+func newTwinIndex(e []twinEntry) twinIndex {
+	bits := uint(1)
+	for 1<<bits < len(e)/8 {
+		bits++
+	}
+	x := twinIndex{e: e, shift: 64 - bits, dir: make([]uint32, 1<<bits+1)}
+	j := 0
+	for b := range x.dir {
+		for j < len(e) && e[j].k>>x.shift < uint64(b) {
+			j++
+		}
+		x.dir[b] = uint32(j)
+	}
+	words := 1
+	for words*64 < 16*len(e) {
+		words <<= 1
+	}
+	x.bloom, x.mask = make([]uint64, words), uint64(words-1)
+	for _, t := range e {
+		x.bloom[t.k&x.mask] |= twinBloomBits(t.k)
+	}
+	return x
+}
+
+// find returns the entries with key k (a subslice of the index; the
+// caller skips it when it is longer than maxTwinBucket, so the run is
+// followed at most one entry past that).
+func (x *twinIndex) find(k uint64) []twinEntry {
+	if bb := twinBloomBits(k); x.bloom[k&x.mask]&bb != bb {
+		return nil
+	}
+	b := k >> x.shift
+	lo, hi := int(x.dir[b]), int(x.dir[b+1])
+	i, _ := slices.BinarySearchFunc(x.e[lo:hi], k, func(e twinEntry, k uint64) int { return cmpU64(e.k, k) })
+	i += lo
+	end := i
+	for end < hi && x.e[end].k == k && end-i <= maxTwinBucket {
+		end++
+	}
+	return x.e[i:end]
 }
