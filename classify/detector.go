@@ -62,6 +62,11 @@ type scratch struct {
 	wins []window
 	ids  []uint32
 	h    []float32
+	// Block sums of the fast path (blocks.go).
+	bsum []float32 // per block, Dim wide: Σ scale·row of its features
+	bn   []int     // per block: how many features
+	bdg  []float32 // per block, Dim wide: the bigram across its first token
+	bdn  []int     // per block: 1 when that bigram exists
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -80,6 +85,11 @@ func (m *Model) Score(norm string) (p float32, span [2]int) {
 func (m *Model) score(norm string, s *scratch) (best float32, span [2]int) {
 	s.toks = tokenize(norm, s.toks[:0])
 	s.wins = windows(s.toks, m.WindowTokens, m.WindowStride, s.wins[:0])
+	if len(s.wins) > 1 && m.WindowTokens%m.WindowStride == 0 {
+		if p, sp, ok := m.scoreBlocks(norm, s); ok {
+			return p, sp
+		}
+	}
 	if cap(s.h) < m.Dim {
 		s.h = make([]float32, m.Dim)
 	}

@@ -130,6 +130,14 @@ func fnvString(x uint64, s string) uint64 {
 	return x
 }
 
+// bigram is the bucket of the word bigram (prev, cur), as appendFeatures
+// hashes it.
+func (h *hasher) bigram(prev, cur string) uint32 {
+	x := h.seeds[featBigram] ^ fnvString(h.seeds[featWord], prev)
+	x *= fnvPrime
+	return h.bucket(fnvString(x, cur))
+}
+
 // appendFeatures appends the bucket ids of the tokens toks of s: every word,
 // every word bigram, every symbol run, and the character n-grams (MinN to
 // MaxN bytes) of every word wrapped in boundary markers ("<word>"); maxN 0

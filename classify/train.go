@@ -57,8 +57,8 @@ type TrainConfig struct {
 // DefaultTrainConfig is the configuration of the shipped model.
 var DefaultTrainConfig = TrainConfig{
 	Name:         "sentineldf-injection-classifier",
-	Buckets:      1 << 18,
-	Dim:          32,
+	Buckets:      1 << 16,
+	Dim:          16,
 	Hidden:       32,
 	MinN:         0,
 	MaxN:         0,
