@@ -21,6 +21,19 @@ type Cache interface {
 	Delete(ctx context.Context, keys ...string) error
 }
 
+// BatchCache is a Cache that reads and writes many keys in one round trip.
+// Both backends implement it; a caller type-asserts and falls back to Get
+// and Set one key at a time.
+type BatchCache interface {
+	Cache
+	// GetMany returns the values of keys in order: nil where a key is
+	// absent (a present empty value is non-nil and empty).
+	GetMany(ctx context.Context, keys []string) ([][]byte, error)
+	// SetMany stores values[i] under keys[i] for ttl (0: no expiry). It is
+	// not atomic: on an error some values may have been stored.
+	SetMany(ctx context.Context, keys []string, values [][]byte, ttl time.Duration) error
+}
+
 // Limiter is a rate limiter (a token bucket / GCRA per key).
 // Implementations: inmem and redis.
 type Limiter interface {

@@ -42,6 +42,7 @@ func RunCache(t *testing.T, newCache func(t *testing.T) sentineldf.Cache) {
 		{"SetNXAfterExpiry", testSetNXAfterExpiry},
 		{"SetNXConcurrent", testSetNXConcurrent},
 		{"DeleteMultiple", testDeleteMultiple},
+		{"GetSetMany", testGetSetMany},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -473,4 +474,57 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// testGetSetMany checks the batch calls: values in key order, nil for an
+// absent key and non-nil for a present empty one, agreement with Get and
+// Set, TTLs, and the errors of mismatched lengths and oversized values.
+func testGetSetMany(t *testing.T, c sentineldf.Cache, ns string) {
+	bc, ok := c.(sentineldf.BatchCache)
+	if !ok {
+		t.Fatalf("%T does not implement sentineldf.BatchCache", c)
+	}
+	ctx := t.Context()
+	if got, err := bc.GetMany(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("GetMany(no keys) = %q, %v", got, err)
+	}
+	if err := bc.SetMany(ctx, nil, nil, 0); err != nil {
+		t.Fatalf("SetMany(no keys) = %v", err)
+	}
+	keys := []string{ns + "a", ns + "b", ns + "empty", ns + "bin"}
+	vals := [][]byte{[]byte("alpha"), []byte("beta"), {}, {0, 0xff, '\n', 0}}
+	if err := bc.SetMany(ctx, keys, vals, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	set(t, c, ns+"single", []byte("set alone"), 0)
+	got, err := bc.GetMany(ctx, []string{ns + "b", ns + "absent", ns + "a", ns + "empty", ns + "single", ns + "bin", ns + "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{[]byte("beta"), nil, []byte("alpha"), {}, []byte("set alone"), {0, 0xff, '\n', 0}, []byte("alpha")}
+	if len(got) != len(want) {
+		t.Fatalf("GetMany returned %d values for %d keys", len(got), len(want))
+	}
+	for i := range want {
+		if (got[i] == nil) != (want[i] == nil) || !bytes.Equal(got[i], want[i]) {
+			t.Errorf("GetMany value %d = %q (nil %v), want %q (nil %v)", i, got[i], got[i] == nil, want[i], want[i] == nil)
+		}
+	}
+	for i, k := range keys {
+		wantValue(t, c, k, vals[i])
+	}
+	// A short TTL through SetMany expires like Set's.
+	if err := bc.SetMany(ctx, []string{ns + "short"}, [][]byte{[]byte("x")}, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "short-TTL SetMany entry expires", func() bool {
+		v, err := bc.GetMany(ctx, []string{ns + "short"})
+		return err == nil && v[0] == nil
+	})
+	if err := bc.SetMany(ctx, []string{ns + "x", ns + "y"}, [][]byte{[]byte("1")}, 0); err == nil {
+		t.Error("SetMany with 2 keys and 1 value succeeded")
+	}
+	if err := bc.SetMany(ctx, []string{ns + "neg"}, [][]byte{[]byte("1")}, -time.Second); err == nil {
+		t.Error("SetMany with a negative TTL succeeded")
+	}
 }

@@ -33,7 +33,7 @@ type Cache struct {
 	base time.Time
 }
 
-var _ sentineldf.Cache = (*Cache)(nil)
+var _ sentineldf.BatchCache = (*Cache)(nil)
 
 // NewCache returns a cache holding at most maxBytes of keys and values
 // (DefaultCacheBytes when maxBytes <= 0). The bound is split evenly over up
@@ -114,6 +114,37 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	}
 	s.moveToFront(e)
 	return append([]byte{}, e.value...), true, nil
+}
+
+// GetMany returns copies of the values of keys, nil for absent keys.
+func (c *Cache) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, ok, err := c.Get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if v == nil {
+				v = []byte{}
+			}
+			out[i] = v
+		}
+	}
+	return out, nil
+}
+
+// SetMany stores copies of values under keys for ttl (0: no expiry).
+func (c *Cache) SetMany(ctx context.Context, keys []string, values [][]byte, ttl time.Duration) error {
+	if len(keys) != len(values) {
+		return sentineldf.FieldError("values", "%d values for %d keys", len(values), len(keys))
+	}
+	for i, k := range keys {
+		if err := c.Set(ctx, k, values[i], ttl); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Set stores a copy of value under key for ttl (0: no expiry).

@@ -16,7 +16,7 @@ type Cache struct {
 	c *Client
 }
 
-var _ sentineldf.Cache = (*Cache)(nil)
+var _ sentineldf.BatchCache = (*Cache)(nil)
 
 // cacheUnavailable is the client-safe message of a failed cache call.
 const cacheUnavailable = "cache unavailable"
@@ -45,6 +45,56 @@ func (k *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	if err := k.c.rdb.Set(ctx, k.c.prefix+key, value, ttl).Err(); err != nil {
 		return wrap(ctx, "SET", cacheUnavailable, err)
+	}
+	return nil
+}
+
+// GetMany returns the values of keys (nil for absent keys) with one MGET.
+func (k *Cache) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	full := make([]string, len(keys))
+	for i, key := range keys {
+		full[i] = k.c.prefix + key
+	}
+	vals, err := k.c.rdb.MGet(ctx, full...).Result()
+	if err != nil {
+		return nil, wrap(ctx, "MGET", cacheUnavailable, err)
+	}
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[i] = make([]byte, len(s)) // non-nil even when empty
+			copy(out[i], s)
+		}
+	}
+	return out, nil
+}
+
+// SetMany stores values[i] under keys[i] for ttl (0: no expiry), as one
+// pipeline of SETs (one round trip; not a transaction).
+func (k *Cache) SetMany(ctx context.Context, keys []string, values [][]byte, ttl time.Duration) error {
+	if len(keys) != len(values) {
+		return sentineldf.FieldError("values", "%d values for %d keys", len(values), len(keys))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	for _, v := range values {
+		var err error
+		if ttl, err = k.check(v, ttl); err != nil {
+			return err
+		}
+	}
+	_, err := k.c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, key := range keys {
+			p.Set(ctx, k.c.prefix+key, values[i], ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap(ctx, "SET (pipeline)", cacheUnavailable, err)
 	}
 	return nil
 }

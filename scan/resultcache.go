@@ -20,6 +20,26 @@ type ResultCache interface {
 
 var _ ResultCache = (*Cache)(nil)
 
+// BatchResultCache is a ResultCache that looks up and stores many results
+// in one round trip. The scan's workers use it for each batch of documents
+// when the cache implements it (KVResultCache does when its KV does).
+type BatchResultCache interface {
+	ResultCache
+	// GetMany returns the results cached under keys; ok[i] reports a hit.
+	GetMany(keys [][32]byte) (res []detect.Result, ok []bool)
+	// PutMany caches rs[i] under keys[i]. An error only costs speed.
+	PutMany(keys [][32]byte, rs []*detect.Result) error
+}
+
+// BatchKV is the batch extension of KV (sentineldf.BatchCache satisfies it).
+type BatchKV interface {
+	KV
+	GetMany(ctx context.Context, keys []string) ([][]byte, error)
+	SetMany(ctx context.Context, keys []string, values [][]byte, ttl time.Duration) error
+}
+
+var _ BatchResultCache = (*KVResultCache)(nil)
+
 // KV is the subset of a shared key-value cache that KVResultCache needs
 // (sentineldf.Cache satisfies it).
 type KV interface {
@@ -70,6 +90,63 @@ func (c *KVResultCache) Get(key [32]byte) (detect.Result, bool) {
 // Put stores r under key.
 func (c *KVResultCache) Put(key [32]byte, r *detect.Result) error {
 	err := c.kv.Set(c.ctx, c.key(key), appendResult(make([]byte, 0, 64), r), c.ttl)
+	if err != nil && c.OnError != nil {
+		c.OnError(err)
+	}
+	return err
+}
+
+// GetMany looks keys up with one batch call when the KV supports it, else
+// one Get per key. A KV error or a damaged value is a miss.
+func (c *KVResultCache) GetMany(keys [][32]byte) ([]detect.Result, []bool) {
+	res, ok := make([]detect.Result, len(keys)), make([]bool, len(keys))
+	bkv, batch := c.kv.(BatchKV)
+	if !batch {
+		for i, k := range keys {
+			res[i], ok[i] = c.Get(k)
+		}
+		return res, ok
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = c.key(k)
+	}
+	vals, err := bkv.GetMany(c.ctx, names)
+	if err != nil {
+		if c.OnError != nil {
+			c.OnError(err)
+		}
+		return res, ok
+	}
+	for i, b := range vals {
+		if b == nil {
+			continue
+		}
+		if r, err := decodeResult(b); err == nil {
+			res[i], ok[i] = r, true
+		}
+	}
+	return res, ok
+}
+
+// PutMany stores rs under keys with one batch call when the KV supports it.
+func (c *KVResultCache) PutMany(keys [][32]byte, rs []*detect.Result) error {
+	bkv, batch := c.kv.(BatchKV)
+	if !batch {
+		for i, k := range keys {
+			if err := c.Put(k, rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	names := make([]string, len(keys))
+	vals := make([][]byte, len(keys))
+	for i, k := range keys {
+		names[i] = c.key(k)
+		vals[i] = appendResult(make([]byte, 0, 64), rs[i])
+	}
+	err := bkv.SetMany(c.ctx, names, vals, c.ttl)
 	if err != nil && c.OnError != nil {
 		c.OnError(err)
 	}

@@ -186,7 +186,12 @@ type job struct {
 	doc    detect.Document
 	res    detect.Result
 	cached bool
-	weight int64
+	// looked says the batch already looked the document up in a
+	// BatchResultCache under key (cached says whether it hit); put says
+	// that its result is to be stored there after the batch.
+	looked, put bool
+	key         [32]byte
+	weight      int64
 	// prior is the result Config.Prior supplied for the document, if any.
 	prior *detect.Result
 	// prep is what each dataset detector's Prepare returned for the
@@ -567,19 +572,17 @@ func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error 
 				if !ok {
 					return
 				}
-				for _, j := range b {
-					if j.parse && parser == nil {
-						p, err := dataset.NewParser(s.cfg.Dataset)
-						if err != nil {
-							cancel(inputErr(err))
-							return
-						}
-						parser = p
-					}
-					if err := s.work(parser, j); err != nil {
-						cancel(err)
+				if parser == nil && slices.ContainsFunc(b, func(j *job) bool { return j.parse }) {
+					p, err := dataset.NewParser(s.cfg.Dataset)
+					if err != nil {
+						cancel(inputErr(err))
 						return
 					}
+					parser = p
+				}
+				if err := s.workBatch(parser, b); err != nil {
+					cancel(err)
+					return
 				}
 				select {
 				case results <- b:
@@ -644,6 +647,16 @@ func (s *scanner) pipeline(parent context.Context, emit func(*job) error) error 
 // work does a worker's part of a job: parsing the record when the reader
 // left it unparsed, then scanning it.
 func (s *scanner) work(parser *dataset.Parser, j *job) error {
+	if err := s.parse(parser, j); err != nil || j.bad != nil {
+		return err
+	}
+	j.doc = toDocument(j.rec)
+	return s.scanDoc(j)
+}
+
+// parse parses j's record if that is still to do, setting j.bad when it is
+// malformed; only an input error is returned.
+func (s *scanner) parse(parser *dataset.Parser, j *job) error {
 	if j.parse {
 		j.parse = false
 		if err := parser.Parse(j.rec); err != nil {
@@ -655,11 +668,69 @@ func (s *scanner) work(parser *dataset.Parser, j *job) error {
 			return nil
 		}
 	}
-	if j.bad != nil {
+	return nil
+}
+
+// workBatch is work for every job of a batch. When the cache takes
+// batches, the batch's documents are looked up in one call before any is
+// scanned, and the new results stored in one call after.
+func (s *scanner) workBatch(parser *dataset.Parser, b batch) error {
+	bc, ok := s.cache.(BatchResultCache)
+	if !ok || len(b) < 2 {
+		for _, j := range b {
+			if err := s.work(parser, j); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
-	j.doc = toDocument(j.rec)
-	return s.scanDoc(j)
+	var keys [][32]byte
+	var look []*job
+	for _, j := range b {
+		if err := s.parse(parser, j); err != nil {
+			return err
+		}
+		if j.bad != nil {
+			continue
+		}
+		j.doc = toDocument(j.rec)
+		if j.prior != nil && priorFits(j.prior, j.doc) {
+			continue // scanDoc takes the prior; no lookup
+		}
+		j.key, j.looked = s.eng.CacheKey(j.doc), true
+		keys = append(keys, j.key)
+		look = append(look, j)
+	}
+	if len(keys) > 0 {
+		res, hit := bc.GetMany(keys)
+		for i, j := range look {
+			if hit[i] {
+				j.res, j.cached = res[i], true
+			}
+		}
+	}
+	for _, j := range b {
+		if j.bad != nil {
+			continue
+		}
+		if err := s.scanDoc(j); err != nil {
+			return err
+		}
+	}
+	keys = keys[:0]
+	var rs []*detect.Result
+	for _, j := range look {
+		if j.put {
+			keys = append(keys, j.key)
+			rs = append(rs, &j.res)
+			j.put = false
+		}
+	}
+	if len(keys) > 0 {
+		// A cache that cannot be written only costs speed.
+		_ = bc.PutMany(keys, rs)
+	}
+	return nil
 }
 
 // finishJob is the writer's part of a job, in input order: a malformed
@@ -858,6 +929,16 @@ func priorFits(r *detect.Result, doc detect.Document) bool {
 func (s *scanner) engineScan(j *job) {
 	if s.cache == nil {
 		j.res = s.eng.Scan(j.doc)
+		return
+	}
+	if j.looked {
+		j.looked = false
+		if j.cached {
+			s.cacheHits.Add(1)
+			return
+		}
+		j.res = s.eng.Scan(j.doc)
+		j.put = true
 		return
 	}
 	key := s.eng.CacheKey(j.doc)
