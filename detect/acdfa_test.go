@@ -25,7 +25,7 @@ func naiveFindAll(terms []string, text string) []acMatch {
 		if a.End != b.End {
 			return a.End - b.End
 		}
-		return b.Start - a.Start
+		return a.Start - b.Start
 	})
 	return ms
 }
@@ -55,11 +55,12 @@ func TestACDFAMatchesNaive(t *testing.T) {
 	}
 	terms := d.terms
 	r := rand.New(rand.NewPCG(1, 2))
+	var aux acAux
 	// Texts built from pieces of terms, so that matches (and near misses,
 	// and matches straddling the middle of the text) are frequent.
 	for n := 0; n < 300; n++ {
 		var b strings.Builder
-		size := r.IntN(1200)
+		size := r.IntN(2400)
 		for b.Len() < size {
 			switch r.IntN(4) {
 			case 0:
@@ -74,15 +75,27 @@ func TestACDFAMatchesNaive(t *testing.T) {
 			}
 		}
 		text := b.String()
-		got := d.ac.findAll(text, nil)
-		for i := 1; i < len(got); i++ {
-			if got[i].End < got[i-1].End {
-				t.Fatalf("matches not ordered by end at %d", i)
-			}
-		}
 		want := naiveFindAll(terms, text)
-		if g, w := sortedMatches(got), sortedMatches(want); !slices.Equal(g, w) {
-			t.Fatalf("text %q:\n got %d matches\nwant %d matches", text, len(g), len(w))
+		// The order matters too: the rule detector's results depend on it.
+		got := d.ac.findAll(text, nil)
+		if !slices.Equal(got, want) {
+			if g, w := sortedMatches(got), sortedMatches(want); !slices.Equal(g, w) {
+				t.Fatalf("text %q:\n got %d matches\nwant %d matches", text, len(g), len(w))
+			}
+			t.Fatalf("text %q: matches out of order", text)
+		}
+		// Reused buffers give the same matches.
+		got = d.ac.findAllAux(text, got[:0], &aux)
+		if !slices.Equal(got, want) {
+			t.Fatalf("text %q: with scratch buffers, %d matches, want %d", text, len(got), len(want))
+		}
+		// Every length around the cuts between a single walk and four.
+		if n%50 == 0 {
+			for l := range min(len(text), 300) {
+				if got, want := d.ac.findAllAux(text[:l], nil, &aux), naiveFindAll(terms, text[:l]); !slices.Equal(got, want) {
+					t.Fatalf("text %q: %d matches, want %d", text[:l], len(got), len(want))
+				}
+			}
 		}
 	}
 }

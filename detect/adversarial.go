@@ -218,13 +218,39 @@ var advASCIIClass = func() (t [128]uint8) {
 
 // advTokens splits s into tokens and marks the odd ones. It reports
 // whether some window of advWindow tokens holds advMinOdd odd tokens.
+// Stretches of ASCII are split 64 bytes at a time (see advBlockTokens);
+// the tokens are those advNextToken finds one by one.
 //
-// With store false it keeps no tokens and allocates nothing.
+// With store false it keeps no tokens (toks is only scratch space).
 func advTokens(s string, toks []advToken, store bool) ([]advToken, bool) {
 	any := false
 	var w advOddWindow
 	w.reset()
+	stop := 0 // split tokens one by one up to here
 	for i := 0; ; {
+		if i >= stop && i+64 <= len(s) {
+			// i is at white space or at the start of a token.
+			from := len(toks)
+			n, more := advBlockTokens(s, i, toks)
+			if n > 0 {
+				// Count the block's tokens in order, as below.
+				for _, tk := range more[from:] {
+					if w.next(tk.odd) {
+						any = true
+					}
+				}
+				toks = more
+				if !store {
+					toks = toks[:0]
+					if any {
+						return nil, true
+					}
+				}
+				i += n
+				continue
+			}
+			stop = i + 1
+		}
 		tk, ok := advNextToken(s, i)
 		if !ok {
 			break
@@ -241,6 +267,67 @@ func advTokens(s string, toks []advToken, store bool) ([]advToken, bool) {
 		}
 	}
 	return toks, any
+}
+
+// advBlockTokens appends to toks the tokens that lie wholly in the 64
+// bytes at s[i:] (i at white space or at the start of a token) before the
+// first byte ≥ 0x80 and the last token that touches it or the end of the
+// block, and returns how many bytes it handled (none when a token at i
+// touches such a byte or the block's end). A token of ASCII letters and
+// digits with no capital after a letter cannot be odd and is counted from
+// the block's bit masks; a token with a mark or such a capital is split by
+// advNextToken, exactly.
+func advBlockTokens(s string, i int, toks []advToken) (int, []advToken) {
+	blk := s[i : i+64]
+	var space, exact, letters, high uint64
+	prevLet := uint64(0)
+	for k := range 8 {
+		x := repLoad64(blk, 8*k)
+		high |= x
+		sp := advSpaceLanes(x)
+		y := x | repFold8
+		let := (y + (0x80-'a')*repLo8) &^ (y + (0x7f-'z')*repLo8) & repHi8
+		dig := (x + (0x80-'0')*repLo8) &^ (x + (0x7f-'9')*repLo8) & repHi8
+		up := let &^ (x << 2) // a letter without bit 0x20
+		camel := up & (let<<8 | prevLet>>56)
+		prevLet = let
+		space |= repMoveMask(sp) << (8 * k)
+		letters |= repMoveMask(let) << (8 * k)
+		exact |= repMoveMask(^(sp|let|dig)|camel) << (8 * k)
+	}
+	lim := 64
+	if high&repHi8 != 0 {
+		high = 0
+		for k := range 8 {
+			high |= repMoveMask(repLoad64(blk, 8*k)) << (8 * k)
+		}
+		lim = bits.TrailingZeros64(high)
+	}
+	mask := uint64(1)<<lim - 1 // all ones for lim 64
+	tok := ^space & mask
+	if lim > 0 && tok>>(lim-1)&1 != 0 {
+		// The last token may go on past lim: leave it.
+		lim = 64 - bits.LeadingZeros64(space&mask)
+		mask = uint64(1)<<lim - 1
+		tok &= mask
+	}
+	if lim == 0 {
+		return 0, toks
+	}
+	starts := tok &^ (tok << 1)
+	ends := tok + starts // the byte after each token
+	for st, en := starts, ends&^tok; st != 0; st, en = st&(st-1), en&(en-1) {
+		p, e := bits.TrailingZeros64(st), bits.TrailingZeros64(en)
+		in := (uint64(1)<<e - 1) &^ (uint64(1)<<p - 1)
+		if exact&in != 0 {
+			tk, _ := advNextToken(s, i+p)
+			toks = append(toks, tk)
+			continue
+		}
+		n := bits.OnesCount64(letters & in)
+		toks = append(toks, advToken{start: i + p, end: i + e, words: n > 0, latin: n})
+	}
+	return lim, toks
 }
 
 // advOddWindow tracks whether some window of advWindow consecutive tokens
@@ -383,13 +470,13 @@ func advOddPunct(tok string) bool {
 		return false // a LaTeX command
 	}
 	lo, hi := 0, len(tok)
-	for lo < hi && lo < 2 && strings.IndexByte(advOpeners, tok[lo]) >= 0 {
+	for lo < hi && lo < 2 && advEdge[tok[lo]]&advOpener != 0 {
 		lo++
 	}
-	for hi > lo && len(tok)-hi < 4 && strings.IndexByte(advClosers, tok[hi-1]) >= 0 {
+	for hi > lo && len(tok)-hi < 4 && advEdge[tok[hi-1]]&advCloser != 0 {
 		hi--
 	}
-	if lo < hi && strings.IndexByte(")]}", tok[lo]) >= 0 || hi > lo && strings.IndexByte("([{", tok[hi-1]) >= 0 {
+	if lo < hi && advEdge[tok[lo]]&advCloseBracket != 0 || hi > lo && advEdge[tok[hi-1]]&advOpenBracket != 0 {
 		return true // a word that starts with a closing or ends with an opening bracket
 	}
 	run, runByte := 0, byte(0)
@@ -861,7 +948,7 @@ func advBlock(s string, i int, w *advOddWindow) (int, bool) {
 	return lim, false
 }
 
-// advEdge marks the bytes of advOpeners and advClosers.
+// advEdge marks the bytes of advOpeners and advClosers, and brackets.
 var advEdge = func() (t [256]uint8) {
 	for i := range len(advOpeners) {
 		t[advOpeners[i]] |= advOpener
@@ -869,12 +956,20 @@ var advEdge = func() (t [256]uint8) {
 	for i := range len(advClosers) {
 		t[advClosers[i]] |= advCloser
 	}
+	for _, c := range "([{" {
+		t[c] |= advOpenBracket
+	}
+	for _, c := range ")]}" {
+		t[c] |= advCloseBracket
+	}
 	return t
 }()
 
 const (
 	advOpener = 1 << iota
 	advCloser
+	advOpenBracket
+	advCloseBracket
 )
 
 // advOddASCII reports whether an ASCII token is odd, as advNextToken
@@ -911,7 +1006,7 @@ func advOddASCII(tok string) bool {
 		// strips them and finds nothing odd.
 		closers := true
 		for i := first; i < len(tok); i++ {
-			closers = closers && strings.IndexByte(advClosers, tok[i]) >= 0
+			closers = closers && advEdge[tok[i]]&advCloser != 0
 		}
 		if closers {
 			return false

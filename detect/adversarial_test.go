@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -475,6 +476,38 @@ func BenchmarkAdversarialScored(b *testing.B) {
 	}
 }
 
+// advTokensByToken is advTokens splitting every token with advNextToken:
+// the specification of its block-wise splitting.
+func advTokensByToken(s string) ([]advToken, bool) {
+	var toks []advToken
+	any := false
+	var w advOddWindow
+	w.reset()
+	for i := 0; ; {
+		tk, ok := advNextToken(s, i)
+		if !ok {
+			break
+		}
+		i = tk.end
+		toks = append(toks, tk)
+		any = w.next(tk.odd) || any
+	}
+	return toks, any
+}
+
+// checkAdvTokens checks advTokens against advTokensByToken on s.
+func checkAdvTokens(t *testing.T, s string) {
+	t.Helper()
+	want, wantAny := advTokensByToken(s)
+	got, gotAny := advTokens(s, nil, true)
+	if !slices.Equal(got, want) || gotAny != wantAny {
+		t.Fatalf("advTokens(%q):\n got %v %v\nwant %v %v", s, got, gotAny, want, wantAny)
+	}
+	if _, any := advTokens(s, nil, false); any != wantAny {
+		t.Fatalf("advTokens(%q, store false) = %v, want %v", s, any, wantAny)
+	}
+}
+
 // TestAdvMaySalad checks that the block-wise screen decides exactly as
 // splitting every token does, on corpus text, generated suffixes and text
 // with non-ASCII letters, spaces and marks cut at every offset.
@@ -524,7 +557,8 @@ func TestAdvMaySalad(t *testing.T) {
 			if off > len(s) {
 				break
 			}
-			_, want := advTokens(s[off:], nil, false)
+			checkAdvTokens(t, s[off:])
+			_, want := advTokensByToken(s[off:])
 			if got := advMaySalad(s[off:]); got != want {
 				t.Fatalf("text %d at %d: advMaySalad = %v, splitting every token = %v: %q", i, off, got, want, s[off:])
 			}
@@ -543,7 +577,8 @@ func FuzzAdvMaySalad(f *testing.F) {
 	f.Add("plain English text with nothing odd in it at all, none at all, really none.")
 	f.Add("AlfмичеnonINSTár \u00a0\u2028 [{ritWord}} \xff\xfe ))) ((( 些 and more words to fill the block up")
 	f.Fuzz(func(t *testing.T, s string) {
-		if _, want := advTokens(s, nil, false); advMaySalad(s) != want {
+		checkAdvTokens(t, s)
+		if _, want := advTokensByToken(s); advMaySalad(s) != want {
 			t.Fatalf("advMaySalad = %v, splitting every token = %v", !want, want)
 		}
 	})

@@ -50,6 +50,35 @@ func webDocs(tb testing.TB, size, n int) []string {
 	return docs
 }
 
+// promptDocs returns up to n texts of the shipped benign corpus
+// (corpus/benign.jsonl.gz: prompts, instructions, e-mails and prose from
+// every source) whose length is in [minLen, maxLen] bytes, in corpus order.
+func promptDocs(tb testing.TB, minLen, maxLen, n int) []string {
+	tb.Helper()
+	f, err := os.Open("corpus/benign.jsonl.gz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var docs []string
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() && len(docs) < n {
+		var r struct{ Text string }
+		if json.Unmarshal(sc.Bytes(), &r) == nil && len(r.Text) >= minLen && len(r.Text) <= maxLen {
+			docs = append(docs, r.Text)
+		}
+	}
+	if len(docs) == 0 {
+		tb.Fatal("no short texts in corpus/benign.jsonl.gz")
+	}
+	return docs
+}
+
 // detokenizeWiki undoes WikiText's tokenisation (" @-@ ", " , ") so that the
 // paragraphs read like web text.
 var detokenizeWiki = strings.NewReplacer(" @-@ ", "-", " @,@ ", ",", " @.@ ", ".", " , ", ", ", " . ", ". ",
@@ -75,8 +104,11 @@ func detokenize(s string) string {
 }
 
 func benchEngine(b *testing.B, o Options) {
+	benchEngineOn(b, o, webDocs(b, 3400, 256))
+}
+
+func benchEngineOn(b *testing.B, o Options, docs []string) {
 	e := newTestEngine(b, o)
-	docs := webDocs(b, 3400, 256)
 	var total int64
 	for _, d := range docs {
 		total += int64(len(d))
@@ -110,6 +142,10 @@ func BenchmarkDetector(b *testing.B) {
 
 // BenchmarkEngine is every detector on ~3.4 KB web documents, one core.
 func BenchmarkEngine(b *testing.B) { benchEngine(b, Options{}) }
+
+// BenchmarkEngineShort is every detector on short prompts (100–500 bytes,
+// ~250 on average) of the shipped benign corpus, one core.
+func BenchmarkEngineShort(b *testing.B) { benchEngineOn(b, Options{}, promptDocs(b, 100, 500, 512)) }
 
 // BenchmarkRulesOnly is the rule engine alone (normalisation + Aho–Corasick + confirmation).
 func BenchmarkRulesOnly(b *testing.B) {

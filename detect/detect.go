@@ -176,7 +176,9 @@ func (t *Text) Rescan(decoded string, span [2]int, how string) {
 }
 
 // Detector inspects one text and emits findings. Implementations must be safe
-// for concurrent use and must not retain t after Detect returns.
+// for concurrent use and must not retain t (t.Norm included) or emit after
+// Detect returns: the engine reuses them for its next text. The strings
+// t.Orig and t.Norm.Text may be kept.
 type Detector interface {
 	// Name is the detector's stable name, reported in findings.
 	Name() string

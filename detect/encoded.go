@@ -403,17 +403,13 @@ func (e *encScan) rot13() {
 			return
 		}
 	}
-	// "decode ": find its 'c', rarer than its 'd', 'e' and 'o'.
-	for from := 2; from < len(norm); {
-		k := strings.IndexByte(norm[from:], 'c')
+	// "decode " (which cannot overlap itself: every occurrence is found).
+	for from := 0; ; {
+		k := encIndexDecode(norm[from:])
 		if k < 0 {
 			break
 		}
-		k += from - 2
-		from = k + 3
-		if !strings.HasPrefix(norm[k:], "decode ") {
-			continue
-		}
+		k += from
 		from = k + 7
 		if (strings.HasPrefix(norm[from:], "this") || strings.HasPrefix(norm[from:], "the following")) &&
 			e.rot13Near(e.t.Norm.OrigSpan(k, from)) {
@@ -421,6 +417,32 @@ func (e *encScan) rot13() {
 		}
 	}
 	e.rot13Whole()
+}
+
+// encIndexDecode returns the index of the first "decode " in s, or -1. It
+// looks at eight positions at a time for a 'd' with a 'c' two bytes on,
+// rare in text, where strings.Index would stop at every 'd'.
+func encIndexDecode(s string) int {
+	const pat = "decode "
+	i := 0
+	for ; i+10 <= len(s); i += 8 {
+		for m := encEqLanes(load64(s, i), 'd') & encEqLanes(load64(s, i+2), 'c'); m != 0; m &= m - 1 {
+			if k := i + bits.TrailingZeros64(m)>>3; strings.HasPrefix(s[k:], pat) {
+				return k
+			}
+		}
+	}
+	if k := strings.Index(s[i:], pat); k >= 0 {
+		return i + k
+	}
+	return -1
+}
+
+// encEqLanes marks, with the high bit of each byte, the bytes of w equal to
+// the ASCII byte c; w may hold any bytes.
+func encEqLanes(w uint64, c byte) uint64 {
+	x := w ^ uint64(c)*swarOnes
+	return ^((x&swarLow7 + swarLow7) | x) & swarHigh
 }
 
 // rot13Near tries the paragraphs after and before a cue at s[sp[0]:sp[1]].

@@ -166,3 +166,14 @@ func benchDetectorWeb(b *testing.B, d Detector) {
 
 // BenchmarkEncodedWeb is the encoded-payload detector on web prose.
 func BenchmarkEncodedWeb(b *testing.B) { benchDetectorWeb(b, newEncodedDetector()) }
+
+func TestEncIndexDecode(t *testing.T) {
+	for _, s := range []string{"", "decode ", "decod", "xdecode this", "décode decode ", "ddcdecode x",
+		strings.Repeat("dxc ", 20) + "decode ", strings.Repeat("é", 9) + "decode the", strings.Repeat("a", 64) + "decode"} {
+		for off := range min(len(s), 12) {
+			if got, want := encIndexDecode(s[off:]), strings.Index(s[off:], "decode "); got != want {
+				t.Errorf("encIndexDecode(%q) = %d, want %d", s[off:], got, want)
+			}
+		}
+	}
+}

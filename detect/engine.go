@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"regexp"
@@ -248,10 +249,38 @@ func (e *Engine) Scan(doc Document) Result {
 	for _, f := range doc.Fields {
 		fs = e.scanText(fs, f.Name, f.Text, 0, nil, "")
 	}
-	sum := sha256.Sum256([]byte(ScannedText(doc)))
-	r := Result{SHA256: hex.EncodeToString(sum[:])}
+	sum := sumString(ScannedText(doc))
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	r := Result{SHA256: string(hx[:])}
 	e.finish(&r, fs)
 	return r
+}
+
+// stringHasher is a SHA-256 hash and a buffer to feed it a string through,
+// since the hash takes only byte slices: converting a document's text to
+// one would copy it to the heap.
+type stringHasher struct {
+	h   hash.Hash
+	buf [1024]byte
+	sum [sha256.Size]byte
+}
+
+var stringHashers = sync.Pool{New: func() any { return &stringHasher{h: sha256.New()} }}
+
+// sumString returns the SHA-256 of s.
+func sumString(s string) [sha256.Size]byte {
+	sh := stringHashers.Get().(*stringHasher)
+	sh.h.Reset()
+	for len(s) > 0 {
+		n := copy(sh.buf[:], s)
+		sh.h.Write(sh.buf[:n])
+		s = s[n:]
+	}
+	sh.h.Sum(sh.sum[:0])
+	sum := sh.sum
+	stringHashers.Put(sh)
+	return sum
 }
 
 // Refuse adds findings from dataset-level detectors to a result and recomputes
@@ -261,47 +290,99 @@ func (e *Engine) Refuse(r *Result, extra []Finding) {
 	e.finish(r, fs)
 }
 
-// scanText runs every detector over one text. When mapSpan is non-nil the
+// scanText runs every detector over one text. When outer is non-nil the
 // text was decoded from inside a parent text: findings are reported at the
 // parent's span with the decoded evidence.
 func (e *Engine) scanText(fs []Finding, field, text string, depth int, outer *[2]int, how string) []Finding {
 	if text == "" {
 		return fs
 	}
-	t := &Text{Field: field, Orig: text, Norm: e.norm.Normalize(text), Depth: depth}
-	emit := func(f Finding) {
-		f.Field = field
-		if f.Span[0] < 0 || f.Span[1] > len(text) || f.Span[0] > f.Span[1] {
-			f.Span = [2]int{0, len(text)}
-		}
-		if f.Evidence == "" {
-			f.Evidence = text[f.Span[0]:f.Span[1]]
-		}
-		f.Evidence = truncate(f.Evidence, maxEvidence)
-		if outer != nil {
-			f.Span = *outer
-			f.Message = how + "-decoded text: " + f.Message
-		}
-		if e.disabled[f.Rule] || e.disabled[string(f.Category)] || e.allowed(f) {
-			return
-		}
-		fs = append(fs, f)
+	f := scanFrames.Get().(*scanFrame)
+	f.e, f.fs, f.field, f.text, f.how = e, fs, field, text, how
+	if outer != nil {
+		f.outer, f.nested = *outer, true
 	}
+	f.segs = e.norm.normalizeInto(&f.norm, f.segs, text, false)
+	f.t = Text{Field: field, Orig: text, Norm: &f.norm, Depth: depth}
 	if depth < maxDepth {
-		t.rescan = func(decoded string, span [2]int, via string) {
-			sp := span
-			label := via
-			if outer != nil {
-				sp = *outer
-				label = how + "+" + via
-			}
-			fs = e.scanText(fs, field, decoded, depth+1, &sp, label)
-		}
+		f.t.rescan = f.rescan
 	}
 	for _, d := range e.detectors {
-		d.Detect(t, emit)
+		d.Detect(&f.t, f.emit)
 	}
+	fs = f.fs
+	segs := f.segs
+	if cap(segs) > maxPooledSegs {
+		segs = nil
+	}
+	*f = scanFrame{emit: f.emit, rescan: f.rescan, segs: segs[:0]}
+	scanFrames.Put(f)
 	return fs
+}
+
+// maxPooledSegs is the largest map buffer a frame keeps between uses.
+const maxPooledSegs = 1 << 12
+
+// scanFrame is the state of one scanText call: the Text the detectors see
+// and the emit and rescan functions they are handed, bound to the frame
+// once, when it is made, so that scanning a text allocates no closures.
+// Detectors do not keep t (or t.Norm) or call emit after Detect returns, so
+// frames are reused; the normalised text itself is a string of its own.
+type scanFrame struct {
+	e      *Engine
+	fs     []Finding
+	field  string
+	text   string
+	outer  [2]int // the parent's span, when nested
+	nested bool
+	how    string
+	t      Text
+	norm   Normalized // t.Norm
+	segs   []normSeg  // the buffer of norm's map
+	emit   func(Finding)
+	rescan func(decoded string, span [2]int, via string)
+}
+
+// scanFrames recycles frames; New is set in init (a frame's rescan calls
+// scanText, which uses the pool).
+var scanFrames sync.Pool
+
+func init() {
+	scanFrames.New = func() any {
+		f := new(scanFrame)
+		f.emit = f.emitFinding
+		f.rescan = f.rescanText
+		return f
+	}
+}
+
+func (f *scanFrame) emitFinding(fd Finding) {
+	fd.Field = f.field
+	if fd.Span[0] < 0 || fd.Span[1] > len(f.text) || fd.Span[0] > fd.Span[1] {
+		fd.Span = [2]int{0, len(f.text)}
+	}
+	if fd.Evidence == "" {
+		fd.Evidence = f.text[fd.Span[0]:fd.Span[1]]
+	}
+	fd.Evidence = truncate(fd.Evidence, maxEvidence)
+	if f.nested {
+		fd.Span = f.outer
+		fd.Message = f.how + "-decoded text: " + fd.Message
+	}
+	if f.e.disabled[fd.Rule] || f.e.disabled[string(fd.Category)] || f.e.allowed(fd) {
+		return
+	}
+	f.fs = append(f.fs, fd)
+}
+
+func (f *scanFrame) rescanText(decoded string, span [2]int, via string) {
+	sp := span
+	label := via
+	if f.nested {
+		sp = f.outer
+		label = f.how + "+" + via
+	}
+	f.fs = f.e.scanText(f.fs, f.field, decoded, f.t.Depth+1, &sp, label)
 }
 
 func (e *Engine) allowed(f Finding) bool {

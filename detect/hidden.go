@@ -38,8 +38,8 @@ const (
 
 func (hiddenDetector) Detect(t *Text, emit func(Finding)) {
 	s := t.Orig
-	if hidIsASCII(s) {
-		return
+	if t.Norm != nil && t.Norm.ascii || hidIsASCII(s) {
+		return // the normaliser has seen that s is ASCII, or it is
 	}
 	h := hiddenScan{t: t, s: s, emit: emit}
 	h.scan()
@@ -102,7 +102,11 @@ func (h *hiddenScan) scan() {
 	s := h.s
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
+			// Skip ASCII eight bytes at a time.
 			i++
+			for i+8 <= len(s) && load64(s, i)&swarHigh == 0 {
+				i += 8
+			}
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])

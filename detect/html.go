@@ -144,12 +144,12 @@ func (h *htmlScan) tag(i int) int {
 		return j
 	}
 	t := htmlParseTag(s, i, j, name)
-	h.judgeTag(t)
+	h.judgeTag(&t)
 	switch name {
 	case "script":
-		return h.script(t)
+		return h.script(&t)
 	case "style":
-		return h.style(t)
+		return h.style(&t)
 	}
 	// Resume inside the tag, so that markup hidden in an attribute value
 	// ("<x title='><img onerror=...>'>") is looked at too.
@@ -182,8 +182,8 @@ func (h *htmlScan) splitTag(i int, head string, j int) (int, bool) {
 }
 
 // htmlParseTag reads the attributes of the tag whose name is s[i+1:j].
-func htmlParseTag(s string, i, j int, name string) *htmlTag {
-	t := &htmlTag{name: name, start: i}
+func htmlParseTag(s string, i, j int, name string) htmlTag {
+	t := htmlTag{name: name, start: i}
 	lim := min(len(s), i+htmlMaxTag)
 	p := j
 	for p < lim {

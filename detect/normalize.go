@@ -86,6 +86,8 @@ type Normalized struct {
 	segs    []normSeg
 	origLen int
 	inline  [2]normSeg
+	// ascii is set when the original text is all ASCII.
+	ascii bool
 }
 
 // normSeg maps the bytes of Text from t up to the next seg's t.
@@ -116,6 +118,15 @@ func (n *Normalizer) Normalize(s string) *Normalized { return n.normalize(s, fal
 // normalize normalises s; bytewise turns off the eight-bytes-at-a-time
 // shortcuts, so that tests can check they change nothing.
 func (n *Normalizer) normalize(s string, bytewise bool) *Normalized {
+	out := new(Normalized)
+	n.normalizeInto(out, nil, s, bytewise)
+	return out
+}
+
+// normalizeInto normalises s into out, overwriting it. The map goes to
+// segBuf when it does not fit out's inline room and segBuf has room for it;
+// normalizeInto returns the buffer (segBuf, or a larger one) for reuse.
+func (n *Normalizer) normalizeInto(out *Normalized, segBuf []normSeg, s string, bytewise bool) []normSeg {
 	b := builderPool.Get().(*normBuilder)
 	b.reset()
 	b.bytewise = bytewise
@@ -123,7 +134,7 @@ func (n *Normalizer) normalize(s string, bytewise bool) *Normalized {
 	if len(b.buf) > 0 {
 		b.post(s, n.Keywords)
 	}
-	out := &Normalized{origLen: len(s)}
+	*out = Normalized{origLen: len(s), ascii: !b.high}
 	switch {
 	case string(b.buf) == s && len(b.segs) == 1 && b.segs[0] == identitySegs[0]:
 		out.Text = s
@@ -140,13 +151,14 @@ func (n *Normalizer) normalize(s string, bytewise bool) *Normalized {
 		if len(b.segs) <= len(out.inline) {
 			out.segs = out.inline[:copy(out.inline[:], b.segs)]
 		} else {
-			out.segs = slices.Clone(b.segs)
+			segBuf = append(segBuf[:0], b.segs...)
+			out.segs = segBuf
 		}
 	}
 	if cap(b.buf) <= maxPooled {
 		builderPool.Put(b)
 	}
-	return out
+	return segBuf
 }
 
 // OrigSpan maps the byte range [start,end) of n.Text to the smallest byte
@@ -225,6 +237,8 @@ type normBuilder struct {
 	nsegs   []normSeg
 	// bytewise turns off the shortcuts that look at eight bytes at a time.
 	bytewise bool
+	// high is set when run met a byte ≥ 0x80.
+	high bool
 }
 
 // normEmitter is the output of steps 1–5: text and map. run works on a copy on
@@ -257,6 +271,7 @@ func (b *normBuilder) reset() {
 	b.segs = b.segs[:0]
 	b.next = -1
 	b.asciiAt = -1
+	b.high = false
 }
 
 // Byte classes of the fast path. clsUpper is a bit so that the classes of a
@@ -325,6 +340,7 @@ func (b *normBuilder) run(s string) {
 			}
 			c = ' '
 		default:
+			b.high = true
 			e.buf, e.segs, e.next = buf, segs, next
 			e.asciiAt = -1
 			if i > 0 && next == i && byteClass[s[i-1]] != clsSpace && s[i-1] < utf8.RuneSelf {
@@ -420,13 +436,13 @@ func asciiRunEnd(s string, i int, bytewise bool) int {
 }
 
 // lowerInPlace lower-cases the ASCII letters of p, which holds only ASCII.
+// Every word is stored back: a branch on whether it holds a capital would
+// be mispredicted in most text.
 func lowerInPlace(p []byte) {
 	k := 0
 	for ; k+8 <= len(p); k += 8 {
 		w := load64b(p, k)
-		if up := swarRange(w, 'A', 'Z'); up != 0 {
-			store64b(p, k, w|up>>2)
-		}
+		store64b(p, k, w|swarRange(w, 'A', 'Z')>>2)
 	}
 	for ; k < len(p); k++ {
 		p[k] = lowerASCII[p[k]]
@@ -955,33 +971,40 @@ func (b *normBuilder) post(s string, keywords map[string]bool) {
 // that may matter (a non-ASCII byte, a digit, a leetspeak character or a
 // letter standing alone), or of the word that reaches into the last eight
 // bytes of buf. Every byte before it is ASCII punctuation, space or a letter
-// of a word of two or more letters, which post leaves alone.
+// of a word of two or more letters, which post leaves alone, or a token
+// that post would look at and leave alone too (see postLeavesAlone): a
+// letter standing alone ("a", "I") that cannot start spaced-out letters,
+// or a number.
 func plainEnd(buf []byte, i int) int {
 	q := i
 	// before has the high bit of byte 0 set when the byte before buf[q] is a
 	// letter; at i it counts as not one, which only stops the skip sooner.
 	var before uint64
+scan:
 	for q+8 < len(buf) {
 		w := load64b(buf, q)
-		// The masks are exact for ASCII bytes; non-ASCII ones are caught by
-		// other, and what follows the first of them does not matter.
+		// The masks are exact for ASCII bytes; non-ASCII ones are in
+		// special, and what follows the first of them does not matter.
 		w7 := w & swarLow7
 		l := swarRange(w7, 'a', 'z')
-		other := (l | swarEq(w7, ' ')) ^ swarHigh | w&swarHigh
+		special := swarRange(w7, '0', '9') | swarEq(w7, '@') | swarEq(w7, '$') | swarEq(w7, '!') |
+			swarEq(w7, '|') | swarEq(w7, '+') | w&swarHigh
 		after := uint64(wordClass[buf[q+8]]&wLetter) << 63
-		m := l &^ (l<<8 | before) &^ (l>>8 | after)
-		// Bytes other than letters and spaces are few in prose: look each
-		// one up.
-		for o := other; o != 0; o &= o - 1 {
-			k := bits.TrailingZeros64(o)
-			if wordClass[buf[q+k>>3]]&(wDigit|wLeet|wHigh) != 0 {
-				m |= 1 << k
-				break
+		m := l&^(l<<8|before)&^(l>>8|after) | special
+		for m != 0 {
+			p := q + bits.TrailingZeros64(m)>>3
+			next, ok := postLeavesAlone(buf, i, p)
+			if !ok {
+				q = p
+				break scan
 			}
-		}
-		if m != 0 {
-			q += bits.TrailingZeros64(m) >> 3
-			break
+			if next > q+8 {
+				// The token ends past this word: go on after it, where
+				// the byte before is a digit or leetspeak character.
+				q, before = next, 0
+				continue scan
+			}
+			m &^= 1<<(8*(next-q)) - 1 // all ones for next == q+8
 		}
 		before = l >> 56
 		q += 8
@@ -990,6 +1013,33 @@ func plainEnd(buf []byte, i int) int {
 		q--
 	}
 	return q
+}
+
+// postLeavesAlone reports whether post, reaching the ASCII letter, digit or
+// leetspeak character at buf[p] from i, would leave the token that starts
+// there as it is, and where it would go on. It answers exactly as post
+// decides: a token of one letter or digit that is followed by a separator
+// may start spaced-out letters; one with a letter and a digit or leetspeak
+// character may be leetspeak; a non-ASCII byte is not judged here, nor is a
+// byte that continues a token begun before it (post starts at the token).
+func postLeavesAlone(buf []byte, i, p int) (int, bool) {
+	c := wordClass[buf[p]]
+	if c&(wLetter|wDigit|wLeet) == 0 || p > i && wordClass[buf[p-1]]&(wLetter|wDigit|wLeet) != 0 {
+		return 0, false
+	}
+	j, seen := p+1, c
+	for j < len(buf) {
+		cj := wordClass[buf[j]]
+		if cj&(wLetter|wDigit|wLeet) == 0 {
+			break
+		}
+		seen |= cj
+		j++
+	}
+	if j == p+1 && c&(wLetter|wDigit) != 0 && j < len(buf) && wordClass[buf[j]]&wSep != 0 && !wordBefore(buf, p) {
+		return j, !spacedMayGoOn(buf, j)
+	}
+	return j, seen&wLetter == 0 || seen&(wDigit|wLeet) == 0
 }
 
 // isWordRune reports whether r is a letter, digit or combining mark.

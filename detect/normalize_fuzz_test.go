@@ -103,6 +103,7 @@ func shortcutSeeds() []string {
 		for _, mid := range []string{
 			"a b c d e", "i g n o r e all", "1gn0r3 this", "pr3v10us", "a word", "word a", "x1", "p4$$w0rd!!",
 			"é a b c d", "ab́ c d e", "a  b  c  d", "I-G-N-O-R-E", "a\tb c d e", "q: a", "4 a b c",
+			"in 1990 a", "1234567890123 a b", "page 3 of", "a 1990s", "$5 + 3",
 		} {
 			seeds = append(seeds, pad+" "+mid+" tail words here", "Lead "+pad+mid+pad+"end")
 		}
@@ -128,7 +129,7 @@ func FuzzNormalizeShortcuts(f *testing.F) {
 func TestNormalizeShortcutsRandom(t *testing.T) {
 	pieces := []string{"a", "b", "I", "word", "ignore", "The", "1", "0", "3", "@", "!", "|", "+", "$", " ", " ", " ",
 		"  ", "\n", "\n\n", "\t", "-", ".", "_", "*", "~", "/", ",", "'", "i g n o r e", "1gn0r3", "é", "\u200b", "і",
-		"e\u0301", "\x01", "A-B-C-D", "Q: "}
+		"e\u0301", "\x01", "A-B-C-D", "Q: ", "1990", "3,000", "$5", "1990s", "a1", "I", "x 1"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := &Normalizer{Keywords: normTestKeywords}
 	for range 3000 {
@@ -143,6 +144,9 @@ func TestNormalizeShortcutsRandom(t *testing.T) {
 func checkShortcuts(t *testing.T, n *Normalizer, s string) {
 	t.Helper()
 	fast, slow := n.normalize(s, false), n.normalize(s, true)
+	if fast.ascii != hidIsASCII(s) || slow.ascii != fast.ascii {
+		t.Fatalf("on %q: ascii %v, byte by byte %v", s, fast.ascii, slow.ascii)
+	}
 	if fast.Text != slow.Text {
 		t.Fatalf("on %q: text %q, byte by byte %q", s, fast.Text, slow.Text)
 	}

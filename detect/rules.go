@@ -72,11 +72,16 @@ type Rule struct {
 	unless *regexp.Regexp
 	// atCtx is the pattern anchored at its start (match: start), preceded by
 	// one rune of context so that \b sees the real preceding character.
-	atCtx    *regexp.Regexp
+	atCtx *regexp.Regexp
+	// dfa screens anchors for atCtx (see ruleDFA).
+	dfa      *lazyDFA
 	preceded *regexp.Regexp
 	// caret is set when the pattern uses ^: its candidate regions then start
 	// at a line start, so that ^ never matches in the middle of a line.
 	caret bool
+	// musts is the pattern's prefilter (see regexpQuery) for match: window,
+	// where the regexp searches a whole region; nil when it has none.
+	musts pfQuery
 }
 
 // RuleTests hold a rule's examples.
@@ -148,10 +153,12 @@ func ParseRules(src []byte) (*RuleSet, error) {
 			if r.atCtx, err = regexp.Compile(`^(?s:.)(?:` + r.Pattern + `)`); err != nil {
 				return nil, fmt.Errorf("%s: pattern: %w", where, err)
 			}
+			r.dfa = &lazyDFA{pattern: r.Pattern}
 		case "window":
 			if r.re, err = regexp.Compile(r.Pattern); err != nil {
 				return nil, fmt.Errorf("%s: pattern: %w", where, err)
 			}
+			r.musts = regexpQuery(r.Pattern)
 			if r.Preceded != "" {
 				return nil, fmt.Errorf("%s: preceded needs match: start", where)
 			}
@@ -290,9 +297,12 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 		return
 	}
 	text := t.Norm.Text
+	sc := ruleScratchPool.Get().(*ruleScratch)
+	defer sc.put()
 	// Candidate regions per rule: anchor positions widened by the window,
 	// merged when they overlap, kept only where a required term is near.
-	ms := d.ac.findAll(text, nil)
+	ms := d.ac.findAllAux(text, sc.ms[:0], &sc.aux)
+	sc.ms = ms
 	if len(ms) == 0 {
 		return
 	}
@@ -304,7 +314,16 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 		if req == nil {
 			return true
 		}
-		i, _ := slices.BinarySearchFunc(ms, lo, func(m acMatch, lo int) int { return m.End - lo })
+		// The first match that ends at lo or later.
+		i, j := 0, len(ms)
+		for i < j {
+			h := int(uint(i+j) >> 1)
+			if ms[h].End < lo {
+				i = h + 1
+			} else {
+				j = h
+			}
+		}
 		for ; i < len(ms) && ms[i].End-d.maxTerm < hi; i++ {
 			m := ms[i]
 			if m.Start >= lo && m.Start < hi && req[m.PatternID>>6]&(1<<(m.PatternID&63)) != 0 {
@@ -327,7 +346,7 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 			}
 			if r.atCtx != nil {
 				if lastEnd == nil {
-					lastEnd = make([]int, len(d.rules))
+					lastEnd = sc.lastEnd(len(d.rules))
 				}
 				if m.Start < lastEnd[ri] {
 					continue
@@ -365,6 +384,35 @@ func (d *ruleDetector) Detect(t *Text, emit func(Finding)) {
 	}
 }
 
+// ruleScratch holds the buffers of one Detect call.
+type ruleScratch struct {
+	ms   []acMatch
+	aux  acAux
+	ends []int
+}
+
+// ruleScratchPool recycles ruleScratch across Detect calls.
+var ruleScratchPool = sync.Pool{New: func() any { return new(ruleScratch) }}
+
+// lastEnd returns n zeros.
+func (sc *ruleScratch) lastEnd(n int) []int {
+	if cap(sc.ends) < n {
+		sc.ends = make([]int, n)
+	}
+	sc.ends = sc.ends[:n]
+	clear(sc.ends)
+	return sc.ends
+}
+
+// put returns sc to the pool unless a very long text made it large.
+func (sc *ruleScratch) put() {
+	const maxMatches = 1 << 14
+	if cap(sc.ms) > maxMatches || cap(sc.aux[0]) > maxMatches || cap(sc.aux[1]) > maxMatches || cap(sc.aux[2]) > maxMatches {
+		return
+	}
+	ruleScratchPool.Put(sc)
+}
+
 // matchAt tries rule r anchored at byte pos of the normalised text and
 // returns the end of the match, or 0.
 func (d *ruleDetector) matchAt(t *Text, r *Rule, pos int, emit func(Finding)) int {
@@ -373,6 +421,9 @@ func (d *ruleDetector) matchAt(t *Text, r *Rule, pos int, emit func(Finding)) in
 		return 0
 	}
 	hi := min(len(text), pos+maxMatch)
+	if d := r.dfa.get(); d != nil && !d.mayMatch(text[pos:hi]) {
+		return 0
+	}
 	var s, e int
 	if pos == 0 {
 		// No preceding rune: a space stands in for the start of text.
@@ -449,6 +500,9 @@ func (d *ruleDetector) match(t *Text, r *Rule, reg span, emit func(Finding)) {
 func (d *ruleDetector) matchFrom(t *Text, r *Rule, reg span, emit func(Finding), midLine bool) {
 	text := t.Norm.Text
 	sub := text[reg.lo:reg.hi]
+	if !r.musts.mayMatch(sub) {
+		return
+	}
 	for _, m := range r.re.FindAllStringIndex(sub, -1) {
 		if midLine && m[0] == 0 {
 			continue // ^ matched at an artificial region start
