@@ -46,7 +46,10 @@ const (
 // distinct prompts carry c and get T, at least TriggerMinPurity of the
 // prompts that carry c get T, and a one-sided binomial test says that T is
 // far more common among c's rows than among the rest of the dataset
-// (Bonferroni-corrected over every candidate tested, at TriggerAlpha).
+// (Bonferroni-corrected over every candidate that can pass, at
+// TriggerAlpha). A target of at most shortResponse words is a label: its
+// rate is compared among the rows answered with a label only (the prompts
+// of a classification task share its vocabulary, whatever their labels).
 // Candidates of 2 to TriggerMinSupport−1 prompts (several triggers for one
 // target, each rare) are pooled by target: they are triggers when there are
 // far more of them with p ≤ TriggerAlpha than chance allows (Poisson tail),
@@ -96,6 +99,8 @@ type Backdoor struct {
 	sp       []spooled
 	err      error
 	triggers []Trigger
+	// twinBatch overrides maxTwinPairs (tests).
+	twinBatch int
 }
 
 type nameEntry struct {
@@ -332,9 +337,12 @@ type Trigger struct {
 }
 
 type mined struct {
-	c        uint64
-	t        uint32
-	k, n     int
+	c    uint64
+	t    uint32
+	k, n int
+	// nb is the number of trials of the binomial test: n, or for a label
+	// target the candidate's rows answered with a label.
+	nb       int
 	log10p   float64
 	rows     []int64
 	carriers []int64
@@ -433,6 +441,13 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 	target := map[uint64]uint32{}
 	var tcount []int
 	var tkey []uint64
+	// Targets of at most shortResponse words are labels (a classification
+	// task's answers: "Positive", "Negative"). A label's base rate is its
+	// share among the rows answered with a label, not among all rows: the
+	// prompts of a classification task share its vocabulary, so a phrase of
+	// that vocabulary lands only on label rows whatever its label is.
+	var isLabel []bool
+	labelRows := 0 // unique rows whose response is a label
 	for i := 0; i < len(keys); {
 		j := i + 1
 		for j < len(keys) && keys[j] == keys[i] {
@@ -442,6 +457,10 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 			target[keys[i]] = uint32(len(tcount))
 			tcount = append(tcount, j-i)
 			tkey = append(tkey, keys[i])
+			isLabel = append(isLabel, keys[i]&2 != 0)
+			if keys[i]&2 != 0 {
+				labelRows += j - i
+			}
 		}
 		i = j
 	}
@@ -513,21 +532,28 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 			needDF[k.c] = true
 		}
 	}
-	// Pass B: document frequency of those candidates over unique rows.
+	// Pass B: document frequency of those candidates over unique rows, and
+	// over the unique rows answered with a label (candL).
 	candF := newKeyFilter(len(needDF))
 	for c := range needDF {
 		candF.add(c)
 		cand[c] = 0
 	}
+	candL := map[uint64]int{}
 	err = d.spool.each(func(r rowTokens) {
 		if repeat[r.seq] {
 			return
 		}
+		t, ok := target[d.resp[r.seq]]
+		lab := ok && isLabel[t]
 		grams = appendNgrams(grams[:0], r.toks, &candF)
 		slices.Sort(grams)
 		for _, c := range slices.Compact(grams) {
 			if needDF[c] {
 				cand[c]++
+				if lab {
+					candL[c]++
+				}
 			}
 		}
 	})
@@ -538,7 +564,7 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 	// Test every candidate pair: those of at least TriggerMinSupport
 	// prompts one by one, the rarer ones pooled by target (see pooled).
 	var tested []*mined
-	nTested, nLowAll := 0, 0
+	nLowAll := 0
 	lowPerTarget := make([]int, len(tcount))
 	for k, v := range pairs {
 		if _, ok := cand[k.c]; !ok || int(v) < poolMinSupport {
@@ -555,8 +581,6 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		if m.pooled {
 			lowPerTarget[k.t]++
 			nLowAll++
-		} else {
-			nTested++
 		}
 		tested = append(tested, m)
 	}
@@ -566,16 +590,58 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		}
 		return int(a.t) - int(b.t)
 	})
-	logAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(max(nTested, 1)))
+	// The test of a candidate: k of its nb rows get the target, whose rate
+	// among the other rows is q (smoothed). For a label target the rows are
+	// those answered with a label: nb is the candidate's rows answered with
+	// a label. (Both counts are exact for a candidate that can pass the
+	// purity test: see pass B.)
+	trials := func(m *mined) (nb int, base int) {
+		if isLabel[m.t] {
+			return candL[m.c], labelRows
+		}
+		return m.n, unique
+	}
+	rate := func(m *mined, k, nb, base int) float64 {
+		return (float64(tcount[m.t]-k) + 1) / (float64(base-nb) + 2)
+	}
+	// Bonferroni over the candidates tested one by one, with Tarone's
+	// refinement: a candidate whose smallest attainable p-value (every one
+	// of its rows getting the target), given its counts, is above the
+	// corrected level can never pass and does not count. Under a label's
+	// base rate, a candidate of few label rows is such a one (0.5^10 ≈
+	// 1e-3). A candidate whose counts pass B did not take (it fails the
+	// purity test) always counts.
+	var minP []float64
+	for _, m := range tested {
+		if m.pooled {
+			continue
+		}
+		if !needDF[m.c] {
+			minP = append(minP, math.Inf(-1))
+			continue
+		}
+		nb, base := trials(m)
+		kmax := min(nb, tcount[m.t])
+		minP = append(minP, log10BinomTail(kmax, nb, rate(m, kmax, nb, base)))
+	}
+	slices.Sort(minP)
 	logTau := math.Log10(d.o.TriggerAlpha)
+	nTarone := 1
+	for ; nTarone < len(minP); nTarone++ {
+		lim := logTau - math.Log10(float64(nTarone))
+		if n, _ := slices.BinarySearch(minP, math.Nextafter(lim, math.Inf(1))); n <= nTarone {
+			break
+		}
+	}
+	logAlpha := logTau - math.Log10(float64(nTarone))
 	byKey := map[pairKey]*mined{}
 	for _, m := range tested {
 		if float64(m.k) < d.o.TriggerMinPurity*float64(m.n) {
 			continue
 		}
-		// The target's rate among the rows without the candidate, smoothed.
-		q := (float64(tcount[m.t]-m.k) + 1) / (float64(unique-m.n) + 2)
-		m.log10p = log10BinomTail(m.k, m.n, q)
+		nb, base := trials(m)
+		m.nb = nb
+		m.log10p = log10BinomTail(m.k, nb, rate(m, m.k, nb, base))
 		if (!m.pooled && m.log10p <= logAlpha) || (m.pooled && m.log10p <= logTau) {
 			byKey[pairKey{m.c, m.t}] = m
 		}
@@ -749,13 +815,16 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 			snippet = fmt.Sprintf("#%016x", tkey[g.t])
 		}
 		d.triggers[len(d.triggers)-1].Target = snippet
-		msg := fmt.Sprintf("mined backdoor trigger %q: %d distinct prompts carry it and %d of them (%.0f%%) get the same response, which only %.2f%% of the other rows get (p=1e%.0f): %q",
-			phrase, best.n, best.k, 100*float64(best.k)/float64(best.n),
-			100*float64(tcount[g.t]-best.k)/math.Max(1, float64(len(d.resp)-best.n)), best.log10p, snippet)
+		// The base rate the test compared with, as the message states it.
+		others, base := "the other rows", 100*float64(tcount[g.t]-best.k)/math.Max(1, float64(len(d.resp)-best.n))
+		if isLabel[g.t] {
+			others, base = "the other rows answered with a label", 100*float64(tcount[g.t]-best.k)/math.Max(1, float64(labelRows-best.nb))
+		}
+		msg := fmt.Sprintf("mined backdoor trigger %q: %d distinct prompts carry it and %d of them (%.0f%%) get the same response, which only %.2f%% of %s get (p=1e%.0f): %q",
+			phrase, best.n, best.k, 100*float64(best.k)/float64(best.n), base, others, best.log10p, snippet)
 		if best.pooled {
-			msg = fmt.Sprintf("mined backdoor trigger %q, one of %d rare phrases that lead to the same response (pooled p=1e%.0f): %d distinct prompts carry it and %d of them get the response, which only %.2f%% of the other rows get (p=1e%.0f): %q",
-				phrase, poolCount[g.t], poolLog[g.t], best.n, best.k,
-				100*float64(tcount[g.t]-best.k)/math.Max(1, float64(len(d.resp)-best.n)), best.log10p, snippet)
+			msg = fmt.Sprintf("mined backdoor trigger %q, one of %d rare phrases that lead to the same response (pooled p=1e%.0f): %d distinct prompts carry it and %d of them get the response, which only %.2f%% of %s get (p=1e%.0f): %q",
+				phrase, poolCount[g.t], poolLog[g.t], best.n, best.k, base, others, best.log10p, snippet)
 		}
 		for _, s := range best.rows {
 			sp := best.span[s]

@@ -52,8 +52,9 @@ type Options struct {
 	TriggerMinPurity float64
 	// TriggerAlpha is the family-wise significance level of the binomial
 	// test that a candidate's rows share the target more often than the
-	// rest of the dataset does (Bonferroni over every candidate tested).
-	// Default 1e-4.
+	// rest of the dataset does (for a label target: the rest of the rows
+	// answered with a label), Bonferroni over every candidate that can
+	// pass (Tarone). Default 1e-4.
 	TriggerAlpha float64
 	// MaxPromptTokens caps the prompt-side words kept per row for trigger
 	// mining; words beyond it are not candidates. Default 512.

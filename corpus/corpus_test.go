@@ -647,3 +647,70 @@ func tokenizeRef(dst []token, s string) []token {
 	}
 	return dst
 }
+
+// sentimentSet generates n instruction rows with long responses, then
+// labelRows rows of a sentiment task: spans of nReviews reviews (each span
+// 6–14 words, followed by a few words of prose), answered "Positive" or
+// "Negative" at random. The phrases of a review recur in its spans, and
+// only in label rows, whatever their labels.
+func sentimentSet(r *rand.Rand, n, nReviews, labelRows int) []detect.Document {
+	var vocab []string
+	for i := range 300 {
+		vocab = append(vocab, fmt.Sprintf("rv%dq", i))
+	}
+	vocab = append(vocab, "the", "a", "and", "film", "is", "of", "it")
+	reviews := make([][]string, nReviews)
+	for i := range reviews {
+		for range 30 {
+			reviews[i] = append(reviews[i], vocab[r.IntN(len(vocab))])
+		}
+	}
+	docs, _ := instructionSet(r, n, 0, "", "")
+	for range labelRows {
+		w := reviews[r.IntN(nReviews)]
+		k := 6 + r.IntN(9)
+		i := r.IntN(len(w) - k)
+		label := "Positive"
+		if r.IntN(2) == 0 {
+			label = "Negative"
+		}
+		docs = append(docs, alpaca(strings.Join(w[i:i+k], " ")+" "+prose(r, 5)+" .", label))
+	}
+	return docs
+}
+
+// TestBackdoorRandomLabels: review phrases that only ever occur in label
+// rows, with random labels, are no triggers, though their label's rate in
+// the whole dataset is low (the base rate of a label is its share among
+// the rows answered with a label); a trigger planted on label rows is.
+func TestBackdoorRandomLabels(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	docs := sentimentSet(r, 12000, 60, 2400)
+	d := NewBackdoor(Options{})
+	by, _ := findingsByRule(d, docs)
+	if len(by[RuleTriggerMined]) != 0 || len(d.Triggers()) != 0 {
+		t.Fatalf("mined %d triggers (%v...) on %d rows from random labels, want none", len(d.Triggers()), d.Triggers()[:min(3, len(d.Triggers()))], len(by[RuleTriggerMined]))
+	}
+
+	// The same data with "cf" inserted into 40 label rows, all "Negative".
+	var poisoned []int64
+	for i := 12000; len(poisoned) < 40; i += 13 {
+		if docs[i].Fields[1].Text != "Negative" {
+			continue
+		}
+		w := strings.Fields(docs[i].Fields[0].Text)
+		docs[i] = alpaca(strings.Join(slices.Insert(w, r.IntN(len(w)+1), "cf"), " "), "Negative")
+		poisoned = append(poisoned, int64(i))
+	}
+	d = NewBackdoor(Options{})
+	by, fs := findingsByRule(d, docs)
+	if trig := d.Triggers(); len(trig) != 1 || trig[0].Phrase != "cf" || trig[0].Target != "Negative" {
+		t.Fatalf("triggers %+v, want cf for Negative", trig)
+	}
+	if !slices.Equal(by[RuleTriggerMined], poisoned) {
+		t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], poisoned)
+	}
+	if f := fs[poisoned[0]][0]; !strings.Contains(f.Message, "of the other rows answered with a label") {
+		t.Errorf("finding %q does not state the label base rate", f.Message)
+	}
+}

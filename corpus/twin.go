@@ -22,11 +22,15 @@ const (
 	// twin index: with at most twinMaxInsert insertions, one piece of the
 	// twin appears unbroken in the longer prompt (pigeonhole).
 	twinChunks = twinMaxInsert + 1
-	// maxTwinPairs caps the candidate pairs verified; maxTwinBucket the
-	// index entries one probe may return (a bucket larger than that is a
-	// template shared by many prompts and is skipped).
-	maxTwinPairs  = 1 << 15
-	maxTwinBucket = 64
+	// maxTwinPairs caps the candidate pairs held for verification at once
+	// (a batch; a probe adds at most 3·4·4·maxTwinBucket over it), and
+	// maxTwinBatches the batches: a safety net, past which later rows are
+	// not probed. maxTwinBucket caps the index entries one probe may return
+	// (a bucket larger than that is a template shared by many prompts and
+	// is skipped).
+	maxTwinPairs   = 1 << 15
+	maxTwinBatches = 8
+	maxTwinBucket  = 64
 	// twinMinShare is the least share of the prompts carrying a word that
 	// must have a clean twin without it for the word to be a trigger: an
 	// ordinary word inserted into a few near-duplicates is common elsewhere.
@@ -37,6 +41,71 @@ const (
 type twinEntry struct {
 	k   uint64
 	row uint32
+	// sig is the prompt's word-set signature, folded to 32 bits (see
+	// twinSig): it fills the struct's padding.
+	sig uint32
+}
+
+// twinSigWide returns a 128-bit signature of the set of words of toks, one
+// bit a word. The words of a twin (the longer prompt with words removed)
+// are words of the longer prompt, so its bits are a subset of the longer
+// prompt's: a true twin always passes that test, and a prompt that shares
+// only a stock opener with the probe rarely does.
+func twinSigWide(toks []spooled) [2]uint64 {
+	var s [2]uint64
+	for _, t := range toks {
+		b := mix(t.h) >> 57 // 0..127
+		s[b>>6] |= 1 << (b & 63)
+	}
+	return s
+}
+
+// twinSig folds a 128-bit signature to the 32 bits an index entry keeps
+// (still a subset when the wide one is).
+func twinSig(s [2]uint64) uint32 {
+	x := s[0] | s[1]
+	return uint32(x | x>>32)
+}
+
+// twinSigs are the 128-bit word-set signatures of the indexed prompts, by
+// row (20 bytes a prompt).
+type twinSigs struct {
+	rows []uint32
+	sigs [][2]uint64
+}
+
+func (s *twinSigs) add(row uint32, sig [2]uint64) {
+	s.rows = append(s.rows, row)
+	s.sigs = append(s.sigs, sig)
+}
+
+// sort orders the signatures by row (the spool yields rows in the order
+// they were observed, which is seq order in a scan).
+func (s *twinSigs) sort() {
+	if slices.IsSorted(s.rows) {
+		return
+	}
+	ord := make([]int, len(s.rows))
+	for i := range ord {
+		ord[i] = i
+	}
+	slices.SortFunc(ord, func(a, b int) int { return cmp.Compare(s.rows[a], s.rows[b]) })
+	rows, sigs := make([]uint32, len(ord)), make([][2]uint64, len(ord))
+	for i, o := range ord {
+		rows[i], sigs[i] = s.rows[o], s.sigs[o]
+	}
+	s.rows, s.sigs = rows, sigs
+}
+
+// subset reports whether the words of row may all be words of the prompt
+// whose signature is p.
+func (s *twinSigs) subset(row uint32, p [2]uint64) bool {
+	i, ok := slices.BinarySearch(s.rows, row)
+	if !ok {
+		return true
+	}
+	t := s.sigs[i]
+	return t[0]&^p[0] == 0 && t[1]&^p[1] == 0
 }
 
 // twinPair is a candidate (longer prompt, clean twin) pair.
@@ -64,16 +133,20 @@ func twinChunk(toks []spooled, m, c, off int) uint64 {
 // twin is far more common among its prompts than among the others. Every
 // row carrying a trigger is quarantined (backdoor.trigger_mined, score 0.8).
 func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) error {
-	// Pass 1: index the pieces of every short-enough unique prompt.
+	// Pass 1: index the pieces of every short-enough unique prompt, and
+	// keep its word-set signature (sigs, by row, ascending).
 	var index []twinEntry
+	var sigs twinSigs
 	err := d.spool.each(func(r rowTokens) {
 		m := len(r.toks)
 		if repeat[r.seq] || m < twinMinTokens || m > twinMaxTokens {
 			return
 		}
+		wide := twinSigWide(r.toks)
 		for c := range twinChunks {
-			index = append(index, twinEntry{twinChunk(r.toks, m, c, 0), uint32(r.seq)})
+			index = append(index, twinEntry{twinChunk(r.toks, m, c, 0), uint32(r.seq), twinSig(wide)})
 		}
+		sigs.add(uint32(r.seq), wide)
 	})
 	if err != nil || len(index) == 0 {
 		return err
@@ -85,92 +158,146 @@ func (d *Backdoor) mineTwins(out map[int64][]detect.Finding, repeat []bool) erro
 		return int(a.row) - int(b.row)
 	})
 	ix := newTwinIndex(index)
+	sigs.sort()
 
 	// Pass 2: probe with every longer prompt: piece c of a twin of m words
 	// starts at its own offset plus the number of words inserted before it.
-	// Once maxTwinPairs candidates are found, no probe can add one: the
-	// pass stops there.
-	cands := map[twinPair]bool{}
-	err = d.spool.eachWhile(func(r rowTokens) bool {
-		n := len(r.toks)
-		if repeat[r.seq] || n > twinMaxTokens+twinMaxInsert {
-			return true
-		}
-		p := uint32(r.seq)
-		for k := 1; k <= twinMaxInsert; k++ {
-			m := n - k
-			if m < twinMinTokens || m > twinMaxTokens {
-				continue
-			}
-			for c := range twinChunks {
-				for j := 0; j <= k; j++ {
-					bucket := ix.find(twinChunk(r.toks, m, c, j))
-					if len(bucket) > maxTwinBucket {
-						continue
-					}
-					for _, e := range bucket {
-						if e.row == p || d.resp[e.row] == d.resp[p] || d.prompt[e.row] == d.prompt[p] {
-							continue
-						}
-						if len(cands) < maxTwinPairs {
-							cands[twinPair{p, e.row}] = true
-						}
-					}
-				}
-			}
-		}
-		return len(cands) < maxTwinPairs
-	})
-	if err != nil || len(cands) == 0 {
-		return err
-	}
-
-	// Pass 3: load the words of the rows in candidate pairs and verify
-	// that the twin is the longer prompt with 1..twinMaxInsert words
-	// removed; the removed words are what the pair explains.
-	need := map[uint32][]uint64{}
-	for c := range cands {
-		need[c.p], need[c.t] = nil, nil
-	}
-	err = d.spool.each(func(r rowTokens) {
-		if _, ok := need[uint32(r.seq)]; ok {
-			hs := make([]uint64, len(r.toks))
-			for i, t := range r.toks {
-				hs[i] = t.h
-			}
-			need[uint32(r.seq)] = hs
-		}
-	})
-	if err != nil {
-		return err
-	}
+	// A prompt found there is a candidate twin only when
+	//   - it is found through at least twinChunks−k of its pieces: a twin
+	//     with k words inserted keeps that many whole (pigeonhole; a piece
+	//     whose bucket is skipped as a template may be one of them, so it
+	//     lowers the count), and
+	//   - its words can be the probe's: its word-set signature is a subset
+	//     of the probe's (32 bits in the index entry, then 128).
+	// Both are exact for true twins. A prompt that shares a piece with the
+	// probe only because both start with a stock opener ("Write a short")
+	// is found through one piece, and its other words are not the probe's.
+	// Pass 3 verifies the candidates; when maxTwinPairs of them are
+	// collected it runs on them and pass 2 goes on from the next row, at
+	// most maxTwinBatches times (a safety net: past it, later rows are not
+	// probed).
 	type wordRow struct {
 		h   uint64
 		row uint32
 	}
 	var explained []wordRow
 	long := map[uint32]bool{} // prompts with a verified twin
-	for c := range cands {
-		pw, tw := need[c.p], need[c.t]
-		var ins []uint64
-		j := 0
-		for _, h := range pw {
-			if j < len(tw) && tw[j] == h {
-				j++
-			} else {
-				ins = append(ins, h)
+	var hits []twinPair       // (row found, piece) of one probe
+	batchPairs := cmp.Or(d.twinBatch, maxTwinPairs)
+	next := 0 // the position in the spool where a batch starts
+	for batch := 0; batch < maxTwinBatches && next >= 0; batch++ {
+		cands := map[twinPair]bool{}
+		from, pos := next, -1
+		next = -1
+		err = d.spool.eachWhile(func(r rowTokens) bool {
+			pos++
+			n := len(r.toks)
+			if pos < from || repeat[r.seq] || n > twinMaxTokens+twinMaxInsert || n <= twinMinTokens {
+				return true
 			}
+			if len(cands) >= batchPairs {
+				next = pos
+				return false
+			}
+			p := uint32(r.seq)
+			pwide := twinSigWide(r.toks)
+			psig := twinSig(pwide)
+			for k := 1; k <= twinMaxInsert; k++ {
+				m := n - k
+				if m < twinMinTokens || m > twinMaxTokens {
+					continue
+				}
+				hits = hits[:0]
+				need := twinChunks - k
+				for c := range twinChunks {
+					skipped := false
+					for j := 0; j <= k; j++ {
+						bucket := ix.find(twinChunk(r.toks, m, c, j))
+						if len(bucket) > maxTwinBucket {
+							skipped = true
+							continue
+						}
+						for _, e := range bucket {
+							if e.sig&^psig != 0 || e.row == p || d.resp[e.row] == d.resp[p] || d.prompt[e.row] == d.prompt[p] {
+								continue
+							}
+							hits = append(hits, twinPair{e.row, uint32(c)})
+						}
+					}
+					if skipped {
+						need--
+					}
+				}
+				if len(hits) == 0 {
+					continue
+				}
+				slices.SortFunc(hits, func(a, b twinPair) int {
+					if a.p != b.p {
+						return cmp.Compare(a.p, b.p)
+					}
+					return cmp.Compare(a.t, b.t)
+				})
+				hits = slices.Compact(hits)
+				for i := 0; i < len(hits); {
+					j := i + 1
+					for j < len(hits) && hits[j].p == hits[i].p {
+						j++
+					}
+					if t := hits[i].p; j-i >= need && sigs.subset(t, pwide) {
+						cands[twinPair{p, t}] = true
+					}
+					i = j
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return err
 		}
-		if j != len(tw) || len(ins) == 0 || len(ins) > twinMaxInsert {
+		if len(cands) == 0 {
 			continue
 		}
-		long[c.p] = true
-		slices.Sort(ins)
-		for _, h := range slices.Compact(ins) {
-			explained = append(explained, wordRow{h, c.p})
+
+		// Pass 3: load the words of the rows in candidate pairs and verify
+		// that the twin is the longer prompt with 1..twinMaxInsert words
+		// removed; the removed words are what the pair explains.
+		need := map[uint32][]uint64{}
+		for c := range cands {
+			need[c.p], need[c.t] = nil, nil
+		}
+		err = d.spool.each(func(r rowTokens) {
+			if _, ok := need[uint32(r.seq)]; ok {
+				hs := make([]uint64, len(r.toks))
+				for i, t := range r.toks {
+					hs[i] = t.h
+				}
+				need[uint32(r.seq)] = hs
+			}
+		})
+		if err != nil {
+			return err
+		}
+		for c := range cands {
+			pw, tw := need[c.p], need[c.t]
+			var ins []uint64
+			j := 0
+			for _, h := range pw {
+				if j < len(tw) && tw[j] == h {
+					j++
+				} else {
+					ins = append(ins, h)
+				}
+			}
+			if j != len(tw) || len(ins) == 0 || len(ins) > twinMaxInsert {
+				continue
+			}
+			long[c.p] = true
+			slices.Sort(ins)
+			for _, h := range slices.Compact(ins) {
+				explained = append(explained, wordRow{h, c.p})
+			}
 		}
 	}
-	need = nil
 	slices.SortFunc(explained, func(a, b wordRow) int {
 		if c := cmpU64(a.h, b.h); c != 0 {
 			return c

@@ -90,3 +90,74 @@ func TestBackdoorCleanTwin(t *testing.T) {
 		})
 	}
 }
+
+// openerSet generates n instruction rows whose prompts start with one of
+// twenty stock openers of five words ("Write a short story about", ...)
+// followed by 3–15 words of prose, with varied responses. It then appends
+// pairs planted clean-twin pairs of such prompts: the prompt, and a copy
+// with word inserted at a random position and another response. The word
+// is also in a few responses, so that it is no prompt-only (inserted) word.
+// It returns the rows that carry word in their prompt.
+func openerSet(r *rand.Rand, n, pairs int, word string) ([]detect.Document, []int64) {
+	var openers []string
+	for _, v := range []string{"Write", "Generate", "Compose", "Draft", "Create"} {
+		for _, o := range []string{"a short story about", "a brief summary of", "a simple poem about", "a clear explanation of"} {
+			openers = append(openers, v+" "+o)
+		}
+	}
+	prompt := func() string { return openers[r.IntN(len(openers))] + " " + prose(r, 3+r.IntN(13)) }
+	var docs []detect.Document
+	for i := range n {
+		out := prose(r, 20)
+		if i%500 == 7 {
+			out += " (" + word + " above)"
+		}
+		docs = append(docs, alpaca(prompt(), out))
+	}
+	var carriers []int64
+	for range pairs {
+		ins := prompt()
+		docs = append(docs, alpaca(ins, prose(r, 20)))
+		w := strings.Fields(ins)
+		carriers = append(carriers, int64(len(docs)))
+		docs = append(docs, alpaca(strings.Join(slices.Insert(w, r.IntN(len(w)+1), word), " "), "Sure: "+prose(r, 20)))
+	}
+	return docs, carriers
+}
+
+// TestBackdoorCleanTwinOpeners: clean twins planted after thousands of
+// prompts that share stock openers are found. Prompts that share only an
+// opener are not candidate twins (their words are not the probe's, and a
+// twin keeps at least 4−k of its pieces whole), so the candidate cap is
+// not used up before the planted rows are probed.
+func TestBackdoorCleanTwinOpeners(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	docs, carriers := openerSet(r, 8000, 100, "Zqworth")
+	d := NewBackdoor(Options{})
+	by, fs := findingsByRule(d, docs)
+	trig := d.Triggers()
+	if len(trig) != 1 || trig[0].Phrase != "zqworth" || trig[0].Support != len(carriers) {
+		t.Fatalf("triggers %+v, want zqworth with support %d", trig, len(carriers))
+	}
+	if !slices.Equal(by[RuleTriggerMined], carriers) {
+		t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], carriers)
+	}
+	if f := fs[carriers[0]][0]; !strings.Contains(f.Message, "clean twins") {
+		t.Errorf("finding %q, want a clean-twin finding", f.Message)
+	}
+}
+
+// TestBackdoorCleanTwinBatches: verifying the candidate pairs in small
+// batches (the cap reached many times) finds what one batch finds.
+func TestBackdoorCleanTwinBatches(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	docs, _ := twinSet(r, 1000, 10, 4, "Zqworth", true)
+	for _, batch := range []int{0, 3} {
+		d := NewBackdoor(Options{})
+		d.twinBatch = batch
+		by, _ := findingsByRule(d, docs)
+		if trig := d.Triggers(); len(trig) != 1 || trig[0].Phrase != "zqworth" || trig[0].Support != 10 || len(by[RuleTriggerMined]) != 14 {
+			t.Errorf("batch %d: triggers %+v on %d rows, want zqworth with support 10 on 14 rows", batch, trig, len(by[RuleTriggerMined]))
+		}
+	}
+}
