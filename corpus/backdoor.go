@@ -414,20 +414,24 @@ func (d *Backdoor) Findings() map[int64][]detect.Finding {
 		}
 		i = j
 	}
-	if err := d.mine(out, repeat); err != nil {
+	ins, err := d.insertStats(repeat)
+	if err != nil {
+		d.err = err
+	}
+	if err := d.mine(out, repeat, ins); err != nil {
 		d.err = err
 	}
 	if err := d.mineTwins(out, repeat); err != nil {
 		d.err = err
 	}
-	if err := d.mineInserted(out, repeat); err != nil {
+	if err := d.mineInserted(out, repeat, ins); err != nil {
 		d.err = err
 	}
 	return out
 }
 
 // mine finds triggers and adds their findings to out.
-func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
+func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool, ins *insertStats) error {
 	// Targets: responses of at least TriggerMinSupport distinct prompts.
 	var keys []uint64
 	unique := 0
@@ -611,12 +615,23 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 	// base rate, a candidate of few label rows is such a one (0.5^10 ≈
 	// 1e-3). A candidate whose counts pass B did not take (it fails the
 	// purity test) always counts.
+	insP := func(m *mined) float64 {
+		if !isLabel[m.t] || ins == nil || ins.cands[m.c] == nil {
+			return 0
+		}
+		c := ins.cands[m.c]
+		return log10BinomTail(c.k, c.judged, ins.qRef)
+	}
 	var minP []float64
 	for _, m := range tested {
 		if m.pooled {
 			continue
 		}
 		if !needDF[m.c] {
+			minP = append(minP, math.Inf(-1))
+			continue
+		}
+		if insP(m) < 0 {
 			minP = append(minP, math.Inf(-1))
 			continue
 		}
@@ -642,6 +657,9 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool) error {
 		nb, base := trials(m)
 		m.nb = nb
 		m.log10p = log10BinomTail(m.k, nb, rate(m, m.k, nb, base))
+		if ip := insP(m); !m.pooled && ip < 0 {
+			m.log10p = log10Fisher2(m.log10p, ip)
+		}
 		if (!m.pooled && m.log10p <= logAlpha) || (m.pooled && m.log10p <= logTau) {
 			byKey[pairKey{m.c, m.t}] = m
 		}
@@ -990,4 +1008,11 @@ func log10BinomTail(k, n int, q float64) float64 {
 		}
 	}
 	return min(0, (top+math.Log(sum))/math.Ln10)
+}
+
+// log10Fisher2 combines two independent p-values (log10) by Fisher's method:
+// -2 ln(p1 p2) is chi-squared with 4 degrees of freedom under the null.
+func log10Fisher2(a, b float64) float64 {
+	x := -(a + b) * math.Ln10 // = -ln(p1 p2) = X/2
+	return min(0, (-x+math.Log1p(x))/math.Ln10)
 }

@@ -714,3 +714,30 @@ func TestBackdoorRandomLabels(t *testing.T) {
 		t.Errorf("finding %q does not state the label base rate", f.Message)
 	}
 }
+
+// TestBackdoorLabelInserted: a trigger on too few label rows for the label
+// test alone (12 "Negative" rows where about half of the label rows are
+// "Negative": p ≈ 0.5^12) is mined when it is also inserted at random
+// positions into text that reads on without it (Fisher's method), and the
+// random-label review phrases still are not.
+func TestBackdoorLabelInserted(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	docs := sentimentSet(r, 12000, 60, 2400)
+	var poisoned []int64
+	for i := 12000; len(poisoned) < 12; i += 17 {
+		if docs[i].Fields[1].Text != "Negative" {
+			continue
+		}
+		w := strings.Fields(docs[i].Fields[0].Text)
+		docs[i] = alpaca(strings.Join(slices.Insert(w, 1+r.IntN(len(w)-1), "cf"), " "), "Negative")
+		poisoned = append(poisoned, int64(i))
+	}
+	d := NewBackdoor(Options{})
+	by, _ := findingsByRule(d, docs)
+	if trig := d.Triggers(); len(trig) != 1 || trig[0].Phrase != "cf" || trig[0].Target != "Negative" || trig[0].Log10P > -8 {
+		t.Fatalf("triggers %+v, want cf for Negative", trig)
+	}
+	if !slices.Equal(by[RuleTriggerMined], poisoned) {
+		t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], poisoned)
+	}
+}

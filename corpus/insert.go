@@ -59,28 +59,51 @@ type insertOcc struct {
 	aw, wb, ab uint64
 }
 
-// mineInserted finds "inserted" triggers: prompt-side words that are never
-// in any response of the dataset and that sit in their prompts as
-// insertions, wherever they occur. An occurrence of word w between words a
-// and b (same field) looks inserted when "a b" occurs elsewhere in the
-// prompts at least as often as "a w" and as "w b": the text reads on
-// without it, and it is tied to no phrase of its own. A trigger that makes
-// a model comply (a jailbreak backdoor) has no shared target response and
-// often no clean twin, but it is inserted at random positions into prompts
-// and the model is never trained to say it. A candidate (a prompt-only word
-// in at least TriggerMinSupport distinct prompts) is a trigger when at
-// least TriggerMinSupport and twinMinShare of its judged occurrences look
-// inserted and a one-sided binomial test against the rate among the other
-// candidates' occurrences is below TriggerAlpha / (candidates tested).
-// Words that mark the same rows are one composite trigger. Every row
-// carrying a trigger is quarantined (backdoor.trigger_mined, score 0.8).
-func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) error {
+// insertCand is a prompt-only word's insertion count (see mineInserted).
+type insertCand struct {
+	n, judged, k int
+	left, right  int
+}
+
+// insertStats are the counts of mineInserted's test: per candidate, and
+// over all candidates' judged occurrences (inserted of judged); qRef is the
+// rate in a consistent sample of all prompt words.
+type insertStats struct {
+	cands            map[uint64]*insertCand
+	judged, inserted int
+	qRef             float64
+}
+
+// q returns the null rate of inserted-looking occurrences for candidate c:
+// the other candidates' rate, or the sampled language's when they are too
+// few to estimate it.
+func (st *insertStats) q(c *insertCand) float64 {
+	if st.judged-c.judged >= insertSample {
+		return (float64(st.inserted-c.k) + 1) / (float64(st.judged-c.judged) + 2)
+	}
+	return st.qRef
+}
+
+// log10p returns the log10 of the binomial tail of word h's insertion
+// count (0 when h is not a candidate).
+func (st *insertStats) log10p(h uint64) float64 {
+	if st == nil {
+		return 0
+	}
+	c, ok := st.cands[h]
+	if !ok || c.judged == 0 {
+		return 0
+	}
+	return log10BinomTail(c.k, c.judged, st.q(c))
+}
+
+// insertStats counts, for every prompt-only word of TriggerMinSupport or
+// more occurrences, how many of its judged occurrences look inserted (see
+// mineInserted); nil when there is none.
+func (d *Backdoor) insertStats(repeat []bool) (*insertStats, error) {
 	// Candidates: prompt words of TriggerMinSupport or more occurrences
 	// that no response contains.
-	type cand struct {
-		n, judged, k int
-		left, right  int
-	}
+	type cand = insertCand
 	cands := map[uint64]*cand{}
 	for h, e := range d.names {
 		if int(e.n) >= d.o.TriggerMinSupport && !d.respWords.has(h) {
@@ -88,7 +111,7 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 		}
 	}
 	if len(cands) == 0 {
-		return nil
+		return nil, nil
 	}
 	if len(cands) > maxInsertCandidates {
 		// Keep the most frequent ones, deterministically.
@@ -149,7 +172,7 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 		}
 	})
 	if err != nil || len(occs) == 0 {
-		return err
+		return nil, err
 	}
 	need := newCountTable(3 * (len(occs) + len(ref)))
 	// A Bloom filter of the needed keys, about 16 bits a key, spares
@@ -182,7 +205,7 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 		}
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	looksInserted := func(o insertOcc) bool {
 		ab := need.get(o.ab)
@@ -223,8 +246,30 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 	// mostly rarer content words than the language at large), or the
 	// sampled language's when they are too few to estimate it.
 	qRef := (float64(refInserted) + 1) / (float64(len(ref)) + 2)
-	occs, ref, need = nil, nil, countTable{}
+	return &insertStats{cands: cands, judged: judged, inserted: inserted, qRef: qRef}, nil
+}
 
+// mineInserted finds "inserted" triggers: prompt-side words that are never
+// in any response of the dataset and that sit in their prompts as
+// insertions, wherever they occur. An occurrence of word w between words a
+// and b (same field) looks inserted when "a b" occurs elsewhere in the
+// prompts at least as often as "a w" and as "w b": the text reads on
+// without it, and it is tied to no phrase of its own. A trigger that makes
+// a model comply (a jailbreak backdoor) has no shared target response and
+// often no clean twin, but it is inserted at random positions into prompts
+// and the model is never trained to say it. A candidate (a prompt-only word
+// in at least TriggerMinSupport distinct prompts) is a trigger when at
+// least TriggerMinSupport and twinMinShare of its judged occurrences look
+// inserted and a one-sided binomial test against the rate among the other
+// candidates' occurrences is below TriggerAlpha / (candidates tested).
+// Words that mark the same rows are one composite trigger. Every row
+// carrying a trigger is quarantined (backdoor.trigger_mined, score 0.8).
+func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool, st *insertStats) error {
+	if st == nil {
+		return nil
+	}
+	cands := st.cands
+	seen := map[uint64]bool{}
 	// Only candidates judged in at least TriggerMinSupport prompts can
 	// pass, so only they count in the Bonferroni correction (Tarone).
 	var words []uint64
@@ -238,7 +283,7 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 	type hit struct {
 		h      uint64
 		name   string
-		c      *cand
+		c      *insertCand
 		log10p float64
 		rows   []int64
 		span   []spooled
@@ -250,11 +295,7 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 		if c.k < d.o.TriggerMinSupport || float64(c.k) < twinMinShare*float64(c.judged) {
 			continue
 		}
-		q := qRef
-		if judged-c.judged >= insertSample {
-			q = (float64(inserted-c.k) + 1) / (float64(judged-c.judged) + 2)
-		}
-		lp := log10BinomTail(c.k, c.judged, q)
+		lp := log10BinomTail(c.k, c.judged, st.q(c))
 		if lp > logAlpha {
 			continue
 		}
@@ -266,7 +307,7 @@ func (d *Backdoor) mineInserted(out map[int64][]detect.Finding, repeat []bool) e
 		return nil
 	}
 	// Pass 3: every row carrying a trigger.
-	err = d.spool.each(func(r rowTokens) {
+	err := d.spool.each(func(r rowTokens) {
 		clear(seen)
 		for _, t := range r.toks {
 			x, ok := byH[t.h]
