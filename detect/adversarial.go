@@ -295,22 +295,7 @@ func advBlockTokens(s string, i int, toks []advToken) (int, []advToken) {
 		letters |= repMoveMask(let) << (8 * k)
 		exact |= repMoveMask(^(sp|let|dig)|camel) << (8 * k)
 	}
-	lim := 64
-	if high&repHi8 != 0 {
-		high = 0
-		for k := range 8 {
-			high |= repMoveMask(repLoad64(blk, 8*k)) << (8 * k)
-		}
-		lim = bits.TrailingZeros64(high)
-	}
-	mask := uint64(1)<<lim - 1 // all ones for lim 64
-	tok := ^space & mask
-	if lim > 0 && tok>>(lim-1)&1 != 0 {
-		// The last token may go on past lim: leave it.
-		lim = 64 - bits.LeadingZeros64(space&mask)
-		mask = uint64(1)<<lim - 1
-		tok &= mask
-	}
+	lim, tok := advBlockLimit(blk, high, space)
 	if lim == 0 {
 		return 0, toks
 	}
@@ -328,6 +313,30 @@ func advBlockTokens(s string, i int, toks []advToken) (int, []advToken) {
 		toks = append(toks, advToken{start: i + p, end: i + e, words: n > 0, latin: n})
 	}
 	return lim, toks
+}
+
+// advBlockLimit returns how many bytes of a 64-byte block the bit-mask
+// pass handles — up to its first byte ≥ 0x80 (high is the OR of its 8-byte
+// words) and not into a token that may go on past that point — and the
+// token bits (not space) of those bytes.
+func advBlockLimit(blk string, high, space uint64) (lim int, tok uint64) {
+	lim = 64
+	if high&repHi8 != 0 {
+		high = 0
+		for k := range 8 {
+			high |= repMoveMask(repLoad64(blk, 8*k)) << (8 * k)
+		}
+		lim = bits.TrailingZeros64(high)
+	}
+	mask := uint64(1)<<lim - 1 // all ones for lim 64
+	tok = ^space & mask
+	if lim > 0 && tok>>(lim-1)&1 != 0 {
+		// The last token may go on past lim: leave it.
+		lim = 64 - bits.LeadingZeros64(space&mask)
+		mask = uint64(1)<<lim - 1
+		tok &= mask
+	}
+	return lim, tok
 }
 
 // advOddWindow tracks whether some window of advWindow consecutive tokens
@@ -890,22 +899,7 @@ func advBlock(s string, i int, w *advOddWindow) (int, bool) {
 		marks |= repMoveMask(^(sp | let | dig)) << (8 * k)
 		camels |= repMoveMask(camel) << (8 * k)
 	}
-	lim := 64
-	if high&repHi8 != 0 {
-		high = 0
-		for k := range 8 {
-			high |= repMoveMask(repLoad64(blk, 8*k)) << (8 * k)
-		}
-		lim = bits.TrailingZeros64(high)
-	}
-	mask := uint64(1)<<lim - 1 // all ones for lim 64
-	tok := ^space & mask
-	if lim > 0 && tok>>(lim-1)&1 != 0 {
-		// The last token may go on past lim: leave it.
-		lim = 64 - bits.LeadingZeros64(space&mask)
-		mask = uint64(1)<<lim - 1
-		tok &= mask
-	}
+	lim, tok := advBlockLimit(blk, high, space)
 	if lim == 0 {
 		return 0, false
 	}
