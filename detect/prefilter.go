@@ -92,13 +92,7 @@ func pfConj(re *syntax.Regexp) [][]string {
 	for _, sub := range re.Sub {
 		p := pfAnalyze(sub)
 		if p.exact != nil && len(cur)*len(p.exact) <= pfMaxExact {
-			next := make([]string, 0, len(cur)*len(p.exact))
-			for _, a := range cur {
-				for _, b := range p.exact {
-					next = append(next, a+b)
-				}
-			}
-			cur = next
+			cur = pfCross(cur, p.exact)
 			continue
 		}
 		flush()
@@ -321,13 +315,7 @@ func pfConcat(subs []*syntax.Regexp) pfInfo {
 	for _, sub := range subs {
 		p := pfAnalyze(sub)
 		if p.exact != nil && len(cur)*len(p.exact) <= pfMaxExact {
-			next := make([]string, 0, len(cur)*len(p.exact))
-			for _, a := range cur {
-				for _, b := range p.exact {
-					next = append(next, a+b)
-				}
-			}
-			cur = next
+			cur = pfCross(cur, p.exact)
 			continue
 		}
 		exactAll = false
@@ -344,4 +332,15 @@ func pfConcat(subs []*syntax.Regexp) pfInfo {
 	}
 	flush()
 	return pfInfo{musts: best}
+}
+
+// pfCross returns every a+b for a in as and b in bs.
+func pfCross(as, bs []string) []string {
+	out := make([]string, 0, len(as)*len(bs))
+	for _, a := range as {
+		for _, b := range bs {
+			out = append(out, a+b)
+		}
+	}
+	return out
 }
