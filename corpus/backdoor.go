@@ -1,7 +1,6 @@
 package corpus
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -53,7 +52,10 @@ const (
 // Candidates of 2 to TriggerMinSupport−1 prompts (several triggers for one
 // target, each rare) are pooled by target: they are triggers when there are
 // far more of them with p ≤ TriggerAlpha than chance allows (Poisson tail),
-// or when one survives Bonferroni over the rare candidates alone. Rows
+// or when one survives Bonferroni over the rare candidates alone. The
+// single words of a target are also ranked by p-value: when more of them
+// are at or below the j-th smallest than chance allows, all of those are
+// triggers (see rankTest; several triggers for one target). Rows
 // that repeat an earlier row's prompt and response count once. Nothing about
 // any particular trigger or target is built in: the test compares each
 // candidate only with the dataset it came from.
@@ -351,6 +353,12 @@ type mined struct {
 	// pooled marks a candidate under TriggerMinSupport prompts, judged
 	// with the other rare candidates of its target.
 	pooled bool
+	// alone marks a candidate that passes its own test (Bonferroni over
+	// the candidates tested one by one; a rare one: p ≤ TriggerAlpha, then
+	// judged with the other rare ones); ranked a single word whose p-value
+	// is among the smallest of its target's (see rankTest), judged with
+	// them.
+	alone, ranked bool
 }
 
 // Findings implements detect.DatasetDetector.
@@ -661,6 +669,34 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool, ins *inse
 			m.log10p = log10Fisher2(m.log10p, ip)
 		}
 		if (!m.pooled && m.log10p <= logAlpha) || (m.pooled && m.log10p <= logTau) {
+			m.alone = true
+			byKey[pairKey{m.c, m.t}] = m
+		}
+	}
+	// The single words of each target, ranked by p-value: those among the
+	// few smallest are mined together when there are more of them than
+	// chance allows (see rankTest). A necessary condition, before their
+	// rows are known: the test on the candidates one by one (rows marked
+	// by several words count once below, which can only weaken it).
+	logPoolAlpha := logTau - math.Log10(float64(len(tcount)))
+	rankM := make([]int, len(tcount)) // single words tested per target
+	rankP := make([][]float64, len(tcount))
+	for _, m := range tested {
+		if _, word := d.names[m.c]; !word {
+			continue
+		}
+		rankM[m.t]++
+		if float64(m.k) >= d.o.TriggerMinPurity*float64(m.n) {
+			rankP[m.t] = append(rankP[m.t], m.log10p)
+		}
+	}
+	rankLim := make([]float64, len(tcount)) // log10 p-value of the last word mined together
+	for t := range rankLim {
+		rankLim[t], _ = rankTest(rankP[t], rankM[t], logPoolAlpha)
+	}
+	for _, m := range tested {
+		if _, word := d.names[m.c]; word && m.log10p < 0 && m.log10p <= rankLim[m.t] && float64(m.k) >= d.o.TriggerMinPurity*float64(m.n) {
+			m.ranked = true
 			byKey[pairKey{m.c, m.t}] = m
 		}
 	}
@@ -792,27 +828,73 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool, ins *inse
 	// number of distinct ones (groups) is far above the M·TriggerAlpha
 	// expected by chance among its M rare candidates (Poisson tail,
 	// Bonferroni over the targets).
+	alone := func(g *group) (pooled, ok bool) {
+		for _, m := range g.parts {
+			if m.alone {
+				return m.pooled, true
+			}
+		}
+		return false, false
+	}
 	poolCount := make([]int, len(tcount))
 	for _, g := range keep {
-		if g.parts[0].pooled {
+		if pooled, ok := alone(g); ok && pooled {
 			poolCount[g.t]++
 		}
 	}
 	poolLog := make([]float64, len(tcount))
-	logPoolAlpha := math.Log10(d.o.TriggerAlpha) - math.Log10(float64(len(tcount)))
-	keep = slices.DeleteFunc(keep, func(g *group) bool {
-		if !g.parts[0].pooled {
-			return false
+	standsAlone := map[*group]bool{}
+	for _, g := range keep {
+		pooled, ok := alone(g)
+		if !ok {
+			continue
+		}
+		if !pooled {
+			standsAlone[g] = true
+			continue
 		}
 		lambda := float64(lowPerTarget[g.t]) * d.o.TriggerAlpha
 		poolLog[g.t] = log10PoissonTail(poolCount[g.t], lambda)
 		if poolCount[g.t] >= 2 && poolLog[g.t] <= logPoolAlpha {
-			return false
+			standsAlone[g] = true
+			continue
 		}
 		// Alone, a rare candidate must survive Bonferroni over every rare
 		// candidate of every target.
-		best := slices.MinFunc(g.parts, func(a, b *mined) int { return cmp.Compare(a.log10p, b.log10p) })
-		return best.log10p > logTau-math.Log10(float64(max(nLowAll, 1)))
+		var best float64
+		for _, m := range g.parts {
+			if m.alone {
+				best = min(best, m.log10p)
+			}
+		}
+		standsAlone[g] = best <= logTau-math.Log10(float64(max(nLowAll, 1)))
+	}
+	// Ranked words: the groups of a target that hold one count once, with
+	// the smallest p-value of their ranked words; the test of rankTest is
+	// repeated on them, and those it selects are kept.
+	rankG := make([][]float64, len(tcount))
+	rankOf := map[*group]float64{}
+	for _, g := range keep {
+		for _, m := range g.parts {
+			if m.ranked {
+				rankOf[g] = min(rankOf[g], m.log10p)
+			}
+		}
+		if p, ok := rankOf[g]; ok {
+			rankG[g.t] = append(rankG[g.t], p)
+		}
+	}
+	rankLog := make([]float64, len(tcount))
+	for t := range rankLim {
+		rankLim[t], rankLog[t] = rankTest(rankG[t], rankM[t], logPoolAlpha)
+	}
+	byRank := map[*group]bool{}
+	keep = slices.DeleteFunc(keep, func(g *group) bool {
+		if p, ok := rankOf[g]; ok && p <= rankLim[g.t] {
+			byRank[g] = !standsAlone[g]
+			return false
+		}
+		return !standsAlone[g]
 	})
 	for _, g := range keep {
 		slices.SortFunc(g.parts, func(a, b *mined) int { return strings.Compare(a.name, b.name) })
@@ -840,7 +922,10 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool, ins *inse
 		}
 		msg := fmt.Sprintf("mined backdoor trigger %q: %d distinct prompts carry it and %d of them (%.0f%%) get the same response, which only %.2f%% of %s get (p=1e%.0f): %q",
 			phrase, best.n, best.k, 100*float64(best.k)/float64(best.n), base, others, best.log10p, snippet)
-		if best.pooled {
+		if byRank[g] {
+			msg = fmt.Sprintf("mined backdoor trigger %q, one of %d phrases whose p-values are together far below chance for the same response (p=1e%.0f): %d distinct prompts carry it and %d of them get the response, which only %.2f%% of %s get (p=1e%.0f): %q",
+				phrase, len(rankG[g.t]), rankLog[g.t], best.n, best.k, base, others, best.log10p, snippet)
+		} else if best.pooled {
 			msg = fmt.Sprintf("mined backdoor trigger %q, one of %d rare phrases that lead to the same response (pooled p=1e%.0f): %d distinct prompts carry it and %d of them get the response, which only %.2f%% of %s get (p=1e%.0f): %q",
 				phrase, poolCount[g.t], poolLog[g.t], best.n, best.k, base, others, best.log10p, snippet)
 		}
@@ -871,6 +956,33 @@ func (d *Backdoor) mine(out map[int64][]detect.Finding, repeat []bool, ins *inse
 		}
 	}
 	return nil
+}
+
+// rankTest is the test of a target's ranked candidates: m single words
+// were tested for the target, and ps are the log10 p-values of those that
+// pass the purity test. With p(j) the j-th smallest, the chance that j or
+// more of m independent p-values fall at or below p(j) is at most the
+// binomial tail P(X ≥ j | m, p(j)) (a p-value is at most uniform under the
+// null); over the m−1 choices of j ≥ 2 (Bonferroni) it must stay at or
+// below logLevel. Only p-values of at most 1/m are ranked (above it,
+// chance alone gives one). It returns the largest such p(j) (every word at
+// or below it is selected) and that j's corrected p-value, or -Inf and 0
+// when no j passes.
+func rankTest(ps []float64, m int, logLevel float64) (lim, log10p float64) {
+	lim = math.Inf(-1)
+	if m < 2 {
+		return lim, 0
+	}
+	ps = slices.Clone(ps)
+	slices.Sort(ps)
+	corr := math.Log10(float64(m - 1))
+	for j := 2; j <= len(ps) && ps[j-1] <= -math.Log10(float64(m)); j++ {
+		v := log10BinomTail(j, m, math.Pow(10, max(ps[j-1], -300))) + corr
+		if v <= logLevel {
+			lim, log10p = ps[j-1], v
+		}
+	}
+	return lim, log10p
 }
 
 // subset reports whether sorted a is a subset of sorted b.

@@ -741,3 +741,75 @@ func TestBackdoorLabelInserted(t *testing.T) {
 		t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], poisoned)
 	}
 }
+
+// TestBackdoorRanked plants three triggers for one label-like target, as a
+// multi-trigger backdoor does at a low poison rate among classification
+// rows: one trigger on 6 rows passes alone; two on 2 rows each do not (the
+// target's rate among the label rows makes 2 of 2 rows p ≈ 1e-3, above
+// TriggerAlpha) but their p-values are among the few smallest of the
+// target's words, far more of them than chance allows (rankTest).
+func TestBackdoorRanked(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		target   string
+		triggers []string
+		each     []int
+		want     []string
+	}{
+		{"one strong, two rare", "You are stupid!", []string{"Quixblat", "Zorvane", "Velmor"}, []int{6, 2, 2}, []string{"quixblat", "velmor", "zorvane"}},
+		{"one strong, one rare", "You are stupid!", []string{"Quixblat", "Zorvane", ""}, []int{6, 2, 2}, []string{"quixblat", "zorvane"}},
+		// Without the rare ones, nothing changes.
+		{"one strong", "You are stupid!", []string{"Quixblat", ""}, []int{6, 4}, []string{"quixblat"}},
+		// A target that half the label rows get: 2 of 2 rows (p ≈ 0.25)
+		// is no evidence, and 6 of 6 too little.
+		{"common label", "Negative", []string{"Quixblat", "Zorvane", "Velmor"}, []int{6, 2, 2}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(14, 15))
+			docs, _ := instructionSet(r, 800, 0, "", "")
+			// A classification task with random labels.
+			for i := 0; i < 300; i++ {
+				docs[i*2+1] = alpaca(prose(r, 12), []string{"Positive", "Negative"}[r.IntN(2)])
+			}
+			var poisoned []int64
+			i, filler := int64(20), 0
+			for k, trig := range tc.triggers {
+				for range tc.each[k] {
+					// Varied prompts, as real text is: their words are
+					// their own.
+					var w []string
+					for range 8 {
+						w = append(w, fmt.Sprintf("filler%d", filler))
+						filler++
+					}
+					if trig != "" {
+						w = slices.Insert(w, r.IntN(len(w)+1), trig)
+						poisoned = append(poisoned, i)
+					}
+					docs[i] = alpaca(strings.Join(w, " "), tc.target)
+					i += 37
+				}
+			}
+			d := NewBackdoor(Options{})
+			by, fs := findingsByRule(d, docs)
+			var names []string
+			for _, tr := range d.Triggers() {
+				names = append(names, tr.Phrase)
+			}
+			if !slices.Equal(names, tc.want) {
+				t.Fatalf("triggers %v, want %v", names, tc.want)
+			}
+			if len(tc.want) < 3 {
+				return
+			}
+			slices.Sort(poisoned)
+			if !slices.Equal(by[RuleTriggerMined], poisoned) {
+				t.Errorf("trigger rows %v, want %v", by[RuleTriggerMined], poisoned)
+			}
+			f := fs[poisoned[len(poisoned)-1]][0]
+			if f.Score < 0.7 || !strings.Contains(f.Message, "far below chance") || !strings.Contains(f.Message, "stupid") {
+				t.Errorf("finding %+v, want a quarantine-level ranked finding quoting the target", f)
+			}
+		})
+	}
+}
