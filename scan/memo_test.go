@@ -57,6 +57,9 @@ func scanWithIdentity(t *testing.T, path, cacheDir, out string, dd, strict bool,
 	var o scanOutcome
 	var res bytes.Buffer
 	clean, quar := filepath.Join(out, "clean.jsonl"), filepath.Join(out, "quar.jsonl")
+	if testNoSplits {
+		clean, quar = "", ""
+	}
 	o.sum, o.err = Run(context.Background(), cfg, Output{Results: &res, CleanOut: clean, QuarantineOut: quar,
 		OnMalformed: func(e *dataset.MalformedError) { o.malformed = append(o.malformed, e.Error()) }})
 	o.results = res.Bytes()
@@ -82,7 +85,28 @@ func memoFiles(t *testing.T, dir string) []string {
 // and produce byte-identical results, splits, malformed reports and summary,
 // while any change to the data, the memo or the configuration must make it
 // scan again.
+// testNoSplits makes scanWith write results only: a replay then encodes
+// the memo's head while the inputs are being hashed (replayMemo).
+var testNoSplits bool
+
 func TestMemoReplay(t *testing.T) {
+	defer func(b int) { preBudget, testNoSplits = b, false }(preBudget)
+	for _, mode := range []struct {
+		name   string
+		splits bool
+		budget int
+	}{
+		{"splits", true, preBudget},
+		{"results only", false, preBudget},
+		// A head of a few documents, then the rest of the memo as before.
+		{"results only, small budget", false, 2000},
+	} {
+		testNoSplits, preBudget = !mode.splits, mode.budget
+		t.Run(mode.name, testMemoReplay)
+	}
+}
+
+func testMemoReplay(t *testing.T) {
 	tests := []struct {
 		name string
 		dd   bool

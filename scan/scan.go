@@ -26,6 +26,7 @@ package scan
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -476,15 +477,62 @@ func (s *scanner) replayMemo(ctx context.Context, em *emitter) (done bool, err e
 	if len(m.inputs) != len(s.files) {
 		return false, nil
 	}
-	for i, f := range s.files {
-		in, err := hashFile(f.Path)
-		if err != nil || in != m.inputs[i] {
-			s.bytesRead.Store(0)
-			return false, nil
+	// Hashing the inputs is most of a replay's time and must finish before
+	// anything is emitted. Meanwhile, when only results are written, the
+	// first entries of the memo are decoded and encoded ahead, into memory
+	// (at most preBudget bytes), and written once the inputs check out.
+	hashed := make(chan []memoInput, 1)
+	go func() {
+		ins := make([]memoInput, len(s.files))
+		for i, f := range s.files {
+			in, err := hashFile(f.Path)
+			if err != nil || in != m.inputs[i] {
+				hashed <- nil
+				return
+			}
+			ins[i] = in
 		}
+		hashed <- ins
+	}()
+	var pre *preEncoded
+	if em.enc != nil && !em.needRecords() && em.onResult == nil && em.memo == nil {
+		pre = preEncode(m, preBudget)
+	}
+	ins := <-hashed
+	if ins == nil {
+		s.bytesRead.Store(0)
+		return false, nil
+	}
+	for i, in := range ins {
 		s.bytesRead.Add(in.size)
 		s.sum.Inputs[i].Size = in.size
 		s.sum.Inputs[i].SHA256 = hex.EncodeToString(in.sum[:])
+	}
+	if pre != nil {
+		if pre.err != nil {
+			return true, fmt.Errorf("cache: %w", pre.err)
+		}
+		for k := range pre.items {
+			it := &pre.items[k]
+			if it.me != nil {
+				if s.cfg.Strict {
+					return true, inputErr(it.me)
+				}
+				s.sum.addMalformed(it.me)
+				if s.out.OnMalformed != nil {
+					s.out.OnMalformed(it.me)
+				}
+				continue
+			}
+			if err := em.emitEncoded(it.id, &it.res, pre.buf[it.start:it.end]); err != nil {
+				return true, err
+			}
+			s.docs.Add(1)
+			s.cacheHits.Add(1)
+		}
+		if pre.done {
+			return true, nil
+		}
 	}
 	var recs *recordIter
 	if em.needRecords() {
@@ -1228,6 +1276,76 @@ func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record, m
 	em.tree.Add(mbom.Leaf{ID: id, SHA256: r.SHA256, Band: string(r.Band), Risk: r.Risk})
 	em.sum.add(r)
 	return nil
+}
+
+// emitEncoded is emit for a document whose results line is already
+// encoded (line, with its newline), when no split, memo or OnResult is set.
+func (em *emitter) emitEncoded(id string, r *detect.Result, line []byte) error {
+	if em.results != nil {
+		if _, err := em.results.Write(line); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	em.tree.Add(mbom.Leaf{ID: id, SHA256: r.SHA256, Band: string(r.Band), Risk: r.Risk})
+	em.sum.add(r)
+	return nil
+}
+
+// preBudget bounds the results a replay encodes ahead while the inputs are
+// being hashed.
+var preBudget = 64 << 20 // a variable for tests
+
+// preEncoded is the head of a memo, decoded and with its results lines
+// encoded, ready to be emitted once the inputs are verified.
+type preEncoded struct {
+	items []preItem
+	buf   []byte
+	// done says the whole memo is here; err is a read error.
+	done bool
+	err  error
+}
+
+type preItem struct {
+	id         string
+	res        detect.Result
+	me         *dataset.MalformedError
+	start, end int
+}
+
+// preEncode reads memo entries and encodes their results lines as emit
+// would, until the memo ends or budget bytes are encoded.
+func preEncode(m *memoReader, budget int) *preEncoded {
+	p := &preEncoded{}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	for b.Len() < budget {
+		id, src, res, me, err := m.next()
+		if err == io.EOF {
+			p.done = true
+			break
+		}
+		if err != nil {
+			p.err = err
+			break
+		}
+		it := preItem{id: id, me: me, start: b.Len()}
+		if me == nil {
+			if res.Findings == nil {
+				res.Findings = []detect.Finding{}
+			}
+			line := NewLine(id, src, &res)
+			if err := enc.Encode(&line); err != nil {
+				p.err = err
+				break
+			}
+			it.res = res
+		}
+		it.end = b.Len()
+		p.items = append(p.items, it)
+	}
+	p.buf = b.Bytes()
+	return p
 }
 
 // close flushes and closes every output and records the results digest and
