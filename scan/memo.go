@@ -35,11 +35,14 @@ import (
 // (engine Info, dataset options, dataset detectors, the running
 // executable's identity) and each input's name, size and modification
 // time, so a scan whose hint has no memo costs nothing extra. A hint that
-// has one is only a candidate: the inputs are hashed, and the memo is
-// replayed only when every input's SHA-256 and size are those the memo was
-// made from. The file is
+// has one is only a candidate: the memo is replayed only when every input's
+// SHA-256 and size are those the memo was made from. An input is hashed
+// again unless its stat identity (device, inode, size, modification and
+// change times: fileID) is the one the memo recorded and older than the
+// memo by racyWindow. The file is
 //
-//	memoMagic | hint [32] | uvarint inputs, then per input: uvarint size, sha256 [32]
+//	memoMagic | hint [32] | uvarint inputs, then per input: uvarint size, sha256 [32],
+//	  byte 1 and uvarint dev, ino, size, mtime, ctime (fileID) | byte 0
 //	records: 'd' id source result | 'm' path uvarint(line) reason
 //	'e' | sha256 [32] of everything before it
 //
@@ -48,7 +51,7 @@ import (
 // checked whole before anything is replayed, so a torn or damaged memo is a
 // miss, never a wrong result.
 const (
-	memoMagic  = "SENTINELDF-MEMO-1\n"
+	memoMagic  = "SENTINELDF-MEMO-2\n"
 	memoSuffix = ".memo"
 	// maxMemos is how many memos a cache directory keeps (the most recently
 	// written); older ones are removed.
@@ -140,6 +143,10 @@ func memoPath(dir string, hint [32]byte) string {
 type memoInput struct {
 	size int64
 	sum  [32]byte
+	// id is the file's stat identity while it was scanned, when it could
+	// be taken and did not change during the scan (hasID).
+	id    fileID
+	hasID bool
 }
 
 // memoWriter writes a memo while a scan emits its results.
@@ -227,6 +234,14 @@ func (m *memoWriter) commit(inputs []memoInput) error {
 	for _, in := range inputs {
 		hdr = binary.AppendUvarint(hdr, uint64(in.size))
 		hdr = append(hdr, in.sum[:]...)
+		if !in.hasID {
+			hdr = append(hdr, 0)
+			continue
+		}
+		hdr = append(hdr, 1)
+		for _, v := range []uint64{in.id.dev, in.id.ino, uint64(in.id.size), uint64(in.id.mtime), uint64(in.id.ctime)} {
+			hdr = binary.AppendUvarint(hdr, v)
+		}
 	}
 	w.Write(hdr)
 	if _, err := m.f.Seek(0, io.SeekStart); err != nil {
@@ -303,6 +318,8 @@ type memoReader struct {
 	br     *bufio.Reader
 	inputs []memoInput
 	buf    []byte
+	// written is the memo file's modification time (see fileID.trusted).
+	written time.Time
 }
 
 var errMemo = errors.New("damaged memo")
@@ -334,7 +351,7 @@ func openMemo(dir string, hint [32]byte) (*memoReader, bool) {
 		f.Close()
 		return nil, false
 	}
-	m := &memoReader{f: f, br: bufio.NewReaderSize(io.LimitReader(f, body), 256<<10)}
+	m := &memoReader{f: f, br: bufio.NewReaderSize(io.LimitReader(f, body), 256<<10), written: fi.ModTime()}
 	head := make([]byte, len(memoMagic)+32)
 	if _, err := io.ReadFull(m.br, head); err != nil || string(head[:len(memoMagic)]) != memoMagic || !bytes.Equal(head[len(memoMagic):], hint[:]) {
 		f.Close()
@@ -350,6 +367,22 @@ func openMemo(dir string, hint [32]byte) (*memoReader, bool) {
 		var in memoInput
 		if err == nil {
 			_, err = io.ReadFull(m.br, in.sum[:])
+		}
+		var flag byte
+		if err == nil {
+			flag, err = m.br.ReadByte()
+		}
+		if err == nil && flag == 1 {
+			var v [5]uint64
+			for k := range v {
+				if v[k], err = binary.ReadUvarint(m.br); err != nil {
+					break
+				}
+			}
+			in.id = fileID{dev: v[0], ino: v[1], size: int64(v[2]), mtime: int64(v[3]), ctime: int64(v[4])}
+			in.hasID = true
+		} else if err == nil && flag != 0 {
+			err = errMemo
 		}
 		if err != nil {
 			f.Close()
@@ -424,6 +457,9 @@ func (m *memoReader) next() (id, src string, r detect.Result, me *dataset.Malfor
 func (m *memoReader) close() { m.f.Close() }
 
 // hashFile returns the size and SHA-256 of the file at path as stored.
+// hashInput is hashFile; a variable for tests.
+var hashInput = hashFile
+
 func hashFile(path string) (memoInput, error) {
 	var in memoInput
 	f, err := os.Open(path)

@@ -90,18 +90,23 @@ func memoFiles(t *testing.T, dir string) []string {
 var testNoSplits bool
 
 func TestMemoReplay(t *testing.T) {
-	defer func(b int) { preBudget, testNoSplits = b, false }(preBudget)
+	defer func(b int, w time.Duration) { preBudget, testNoSplits, racyWindow = b, false, w }(preBudget, racyWindow)
 	for _, mode := range []struct {
 		name   string
 		splits bool
 		budget int
+		racy   time.Duration
 	}{
-		{"splits", true, preBudget},
-		{"results only", false, preBudget},
+		{"splits", true, preBudget, time.Hour},
+		{"results only", false, preBudget, time.Hour},
 		// A head of a few documents, then the rest of the memo as before.
-		{"results only, small budget", false, 2000},
+		{"results only, small budget", false, 2000, time.Hour},
+		// Inputs' stat identities trusted at once (the files are new): a
+		// changed content must still be caught by its change time.
+		{"stat identity", true, preBudget, 0},
+		{"stat identity, results only", false, preBudget, 0},
 	} {
-		testNoSplits, preBudget = !mode.splits, mode.budget
+		testNoSplits, preBudget, racyWindow = !mode.splits, mode.budget, mode.racy
 		t.Run(mode.name, testMemoReplay)
 	}
 }
@@ -283,5 +288,53 @@ func TestMemoDetectorIdentity(t *testing.T) {
 	}
 	if m := memoFiles(t, plainDir); len(m) != 0 {
 		t.Errorf("memos %v for a detector without identity", m)
+	}
+}
+
+// TestMemoStatIdentity checks when a replay reads its inputs again: not
+// when their stat identity is unchanged and old enough, always when it is
+// too recent (racyWindow) or changed.
+func TestMemoStatIdentity(t *testing.T) {
+	defer func(w time.Duration, h func(string) (memoInput, error)) { racyWindow, hashInput = w, h }(racyWindow, hashInput)
+	var hashed int
+	hashInput = func(p string) (memoInput, error) { hashed++; return hashFile(p) }
+	dir := t.TempDir()
+	path := writeMixed(t, dir, 40)
+	cacheDir := filepath.Join(dir, "cache")
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	first := scanWith(t, path, cacheDir, out, true, false, dataset.Options{})
+	if first.err != nil {
+		t.Fatal(first.err)
+	}
+	for _, tt := range []struct {
+		name   string
+		racy   time.Duration
+		touch  bool
+		hashes int
+	}{
+		{"recent file: hashed", time.Hour, false, 1},
+		{"unchanged: not read", 0, false, 0},
+		{"attributes changed: hashed", 0, true, 1},
+	} {
+		racyWindow, hashed = tt.racy, 0
+		if tt.touch {
+			// Same content, mode changed: the change time moves, so the
+			// identity no longer matches and the file is hashed (and the
+			// memo, whose content it still is, replayed).
+			if err := os.Chmod(path, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := scanWith(t, path, cacheDir, out, true, false, dataset.Options{})
+		if got.err != nil || got.observed != 0 {
+			t.Fatalf("%s: err %v, observed %d: not a replay", tt.name, got.err, got.observed)
+		}
+		if hashed != tt.hashes {
+			t.Errorf("%s: hashed the input %d times, want %d", tt.name, hashed, tt.hashes)
+		}
+		if !bytes.Equal(got.results, first.results) || !slices.Equal(got.sum.Inputs, first.sum.Inputs) {
+			t.Errorf("%s: replay differs from the first scan", tt.name)
+		}
 	}
 }

@@ -344,6 +344,8 @@ type scanner struct {
 	memoHint [32]byte
 	memoOK   bool
 	memo     *memoWriter
+	memoIDs  []fileID
+	memoIDok []bool
 }
 
 func (s *scanner) progress() Progress {
@@ -405,6 +407,13 @@ func (s *scanner) run(ctx context.Context) error {
 		if mw, err := newMemoWriter(s.cfg.CacheDir, s.memoHint); err == nil {
 			s.memo, em.memo = mw, mw
 			defer mw.discard()
+			// The inputs' stat identities before they are read; the memo
+			// keeps those that are the same after the scan (closeAndMemo).
+			s.memoIDs = make([]fileID, len(s.files))
+			s.memoIDok = make([]bool, len(s.files))
+			for i, f := range s.files {
+				s.memoIDs[i], s.memoIDok[i] = statID(f.Path)
+			}
 		}
 	}
 	if len(s.dds) == 0 {
@@ -459,6 +468,11 @@ func (s *scanner) closeAndMemo(em *emitter) error {
 		if _, err := hex.Decode(inputs[i].sum[:], []byte(in.SHA256)); err != nil {
 			return nil
 		}
+		if i < len(s.memoIDok) && s.memoIDok[i] {
+			if id, ok := statID(s.files[i].Path); ok && id == s.memoIDs[i] && id.size == in.Size {
+				inputs[i].id, inputs[i].hasID = id, true
+			}
+		}
 	}
 	// Failing to write the memo only costs the next scan speed.
 	_ = s.memo.commit(inputs)
@@ -485,8 +499,13 @@ func (s *scanner) replayMemo(ctx context.Context, em *emitter) (done bool, err e
 	go func() {
 		ins := make([]memoInput, len(s.files))
 		for i, f := range s.files {
-			in, err := hashFile(f.Path)
-			if err != nil || in != m.inputs[i] {
+			want := m.inputs[i]
+			if id, ok := statID(f.Path); ok && want.hasID && id.trusted(want.id, m.written) {
+				ins[i] = want // unchanged since the memo hashed it
+				continue
+			}
+			in, err := hashInput(f.Path)
+			if err != nil || in.size != want.size || in.sum != want.sum {
 				hashed <- nil
 				return
 			}
