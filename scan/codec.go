@@ -187,6 +187,9 @@ func NewLine(id, source string, r *detect.Result) Line {
 // MarshalLine encodes l exactly as a line of the results file, without the
 // trailing newline.
 func MarshalLine(l *Line) ([]byte, error) {
+	if b, ok := appendLine(nil, l); ok {
+		return b[:len(b)-1], nil
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -1226,6 +1226,7 @@ type emitter struct {
 	tree    mbom.Tree
 	sum     *Summary
 	line    Line
+	buf     []byte // the encoded line
 	// onResult is Output.OnResult; metas holds each document's record Meta
 	// between the phases of a two-phase scan when onResult is set.
 	onResult func(*Line, map[string]string) error
@@ -1274,7 +1275,14 @@ func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record, m
 		em.line = NewLine(id, src, r)
 	}
 	if em.enc != nil {
-		if err := em.enc.Encode(&em.line); err != nil {
+		b, ok := appendLine(em.buf[:0], &em.line)
+		em.buf = b
+		if !ok {
+			// A score JSON cannot hold: encoding/json reports it.
+			if err := em.enc.Encode(&em.line); err != nil {
+				return fmt.Errorf("write results: %w", err)
+			}
+		} else if _, err := em.results.Write(b); err != nil {
 			return fmt.Errorf("write results: %w", err)
 		}
 	}
@@ -1336,8 +1344,8 @@ type preItem struct {
 func preEncode(m *memoReader, budget int) *preEncoded {
 	p := &preEncoded{}
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
+	jsonEnc := json.NewEncoder(&b)
+	jsonEnc.SetEscapeHTML(false)
 	for b.Len() < budget {
 		id, src, res, me, err := m.next()
 		if err == io.EOF {
@@ -1354,7 +1362,9 @@ func preEncode(m *memoReader, budget int) *preEncoded {
 				res.Findings = []detect.Finding{}
 			}
 			line := NewLine(id, src, &res)
-			if err := enc.Encode(&line); err != nil {
+			if enc, ok := appendLine(b.AvailableBuffer(), &line); ok {
+				b.Write(enc)
+			} else if err := jsonEnc.Encode(&line); err != nil {
 				p.err = err
 				break
 			}
