@@ -15,24 +15,13 @@ import (
 // realistic English rather than repeated filler.
 func webDocs(tb testing.TB, size, n int) []string {
 	tb.Helper()
-	f, err := os.Open("corpus/benign.jsonl.gz")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var paras []string
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var r struct{ Text, Source string }
-		if json.Unmarshal(sc.Bytes(), &r) == nil && strings.Contains(r.Source, "wiki") && len(r.Text) > 200 {
-			paras = append(paras, detokenize(strings.TrimSpace(r.Text)))
+	benignCorpus(tb, func(text, source string) bool {
+		if strings.Contains(source, "wiki") && len(text) > 200 {
+			paras = append(paras, detokenize(strings.TrimSpace(text)))
 		}
-	}
+		return true
+	})
 	if len(paras) == 0 {
 		tb.Fatal("no prose in corpus/benign.jsonl.gz")
 	}
@@ -50,10 +39,9 @@ func webDocs(tb testing.TB, size, n int) []string {
 	return docs
 }
 
-// promptDocs returns up to n texts of the shipped benign corpus
-// (corpus/benign.jsonl.gz: prompts, instructions, e-mails and prose from
-// every source) whose length is in [minLen, maxLen] bytes, in corpus order.
-func promptDocs(tb testing.TB, minLen, maxLen, n int) []string {
+// benignCorpus calls fn with each document of corpus/benign.jsonl.gz, in
+// order, until fn returns false.
+func benignCorpus(tb testing.TB, fn func(text, source string) bool) {
 	tb.Helper()
 	f, err := os.Open("corpus/benign.jsonl.gz")
 	if err != nil {
@@ -64,15 +52,31 @@ func promptDocs(tb testing.TB, minLen, maxLen, n int) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var docs []string
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() && len(docs) < n {
-		var r struct{ Text string }
-		if json.Unmarshal(sc.Bytes(), &r) == nil && len(r.Text) >= minLen && len(r.Text) <= maxLen {
-			docs = append(docs, r.Text)
+	for sc.Scan() {
+		var r struct{ Text, Source string }
+		if json.Unmarshal(sc.Bytes(), &r) == nil && !fn(r.Text, r.Source) {
+			return
 		}
 	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// promptDocs returns up to n texts of the shipped benign corpus
+// (corpus/benign.jsonl.gz: prompts, instructions, e-mails and prose from
+// every source) whose length is in [minLen, maxLen] bytes, in corpus order.
+func promptDocs(tb testing.TB, minLen, maxLen, n int) []string {
+	tb.Helper()
+	var docs []string
+	benignCorpus(tb, func(text, _ string) bool {
+		if len(text) >= minLen && len(text) <= maxLen {
+			docs = append(docs, text)
+		}
+		return len(docs) < n
+	})
 	if len(docs) == 0 {
 		tb.Fatal("no short texts in corpus/benign.jsonl.gz")
 	}

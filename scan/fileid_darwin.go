@@ -1,21 +1,7 @@
 package scan
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
-// statID returns path's fileID, or ok false when stat fails or the file is
-// not a regular file.
-func statID(path string) (fileID, bool) {
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return fileID{}, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
-		mtime: st.Mtimespec.Nano(), ctime: st.Ctimespec.Nano()}, true
+func statTimes(st *syscall.Stat_t) (mtime, ctime int64) {
+	return st.Mtimespec.Nano(), st.Ctimespec.Nano()
 }

@@ -193,8 +193,10 @@ type job struct {
 	looked, put bool
 	key         [32]byte
 	weight      int64
-	// prior is the result Config.Prior supplied for the document, if any.
-	prior *detect.Result
+	// prior is the result Config.Prior supplied for the document, if any;
+	// priorOK caches whether it fits (priorChecked: once computed).
+	prior                 *detect.Result
+	priorOK, priorChecked bool
 	// prep is what each dataset detector's Prepare returned for the
 	// document, in the order of scanner.dds.
 	prep []any
@@ -534,12 +536,8 @@ func (s *scanner) replayMemo(ctx context.Context, em *emitter) (done bool, err e
 		for k := range pre.items {
 			it := &pre.items[k]
 			if it.me != nil {
-				if s.cfg.Strict {
-					return true, inputErr(it.me)
-				}
-				s.sum.addMalformed(it.me)
-				if s.out.OnMalformed != nil {
-					s.out.OnMalformed(it.me)
+				if err := s.reportMalformed(it.me); err != nil {
+					return true, err
 				}
 				continue
 			}
@@ -577,12 +575,8 @@ func (s *scanner) replayMemo(ctx context.Context, em *emitter) (done bool, err e
 			return true, fmt.Errorf("cache: %w", err)
 		}
 		if me != nil {
-			if s.cfg.Strict {
-				return true, inputErr(me)
-			}
-			s.sum.addMalformed(me)
-			if s.out.OnMalformed != nil {
-				s.out.OnMalformed(me)
+			if err := s.reportMalformed(me); err != nil {
+				return true, err
 			}
 			continue
 		}
@@ -601,6 +595,19 @@ func (s *scanner) replayMemo(ctx context.Context, em *emitter) (done bool, err e
 		s.docs.Add(1)
 		s.cacheHits.Add(1)
 	}
+}
+
+// reportMalformed counts and reports a malformed record (or fails a strict
+// scan); a replayed memo reports its malformed records the same way.
+func (s *scanner) reportMalformed(me *dataset.MalformedError) error {
+	if s.cfg.Strict {
+		return inputErr(me)
+	}
+	s.sum.addMalformed(me)
+	if s.out.OnMalformed != nil {
+		s.out.OnMalformed(me)
+	}
+	return nil
 }
 
 // pipeline reads every record, scans it on the workers, and calls emit for
@@ -761,7 +768,7 @@ func (s *scanner) workBatch(parser *dataset.Parser, b batch) error {
 			continue
 		}
 		j.doc = toDocument(j.rec)
-		if j.prior != nil && priorFits(j.prior, j.doc) {
+		if j.priorFits() {
 			continue // scanDoc takes the prior; no lookup
 		}
 		j.key, j.looked = s.eng.CacheKey(j.doc), true
@@ -805,17 +812,10 @@ func (s *scanner) workBatch(parser *dataset.Parser, b batch) error {
 // its seq and is emitted.
 func (s *scanner) finishJob(j *job, seq *int64, emit func(*job) error) error {
 	if me := j.bad; me != nil {
-		if s.cfg.Strict {
-			return inputErr(me)
-		}
-		if s.memo != nil {
+		if s.memo != nil && !s.cfg.Strict {
 			s.memo.malformed(me)
 		}
-		s.sum.addMalformed(me)
-		if s.out.OnMalformed != nil {
-			s.out.OnMalformed(me)
-		}
-		return nil
+		return s.reportMalformed(me)
 	}
 	j.seq = *seq
 	*seq++
@@ -961,7 +961,7 @@ func (s *scanner) scanDoc(j *job) (err error) {
 			err = fmt.Errorf("internal error scanning %s: %v", j.rec.Source, p)
 		}
 	}()
-	if j.prior != nil && priorFits(j.prior, j.doc) {
+	if j.priorFits() {
 		j.res = *j.prior
 		s.priorUsed.Add(1)
 	} else {
@@ -978,6 +978,19 @@ func (s *scanner) scanDoc(j *job) (err error) {
 		}
 	}
 	return nil
+}
+
+// priorFits reports whether j has a prior result for its document's exact
+// scanned text, hashing the text once per job (workBatch asks before
+// scanDoc does).
+func (j *job) priorFits() bool {
+	if j.prior == nil {
+		return false
+	}
+	if !j.priorChecked {
+		j.priorOK, j.priorChecked = priorFits(j.prior, j.doc), true
+	}
+	return j.priorOK
 }
 
 // priorFits reports whether r is a result for doc's exact scanned text.
@@ -1300,9 +1313,14 @@ func (em *emitter) emit(id, src string, r *detect.Result, rec *dataset.Record, m
 			return fmt.Errorf("write split: %w", err)
 		}
 	}
+	em.account(id, r)
+	return nil
+}
+
+// account adds a document's verdict to the Merkle tree and the summary.
+func (em *emitter) account(id string, r *detect.Result) {
 	em.tree.Add(mbom.Leaf{ID: id, SHA256: r.SHA256, Band: string(r.Band), Risk: r.Risk})
 	em.sum.add(r)
-	return nil
 }
 
 // emitEncoded is emit for a document whose results line is already
@@ -1313,8 +1331,7 @@ func (em *emitter) emitEncoded(id string, r *detect.Result, line []byte) error {
 			return fmt.Errorf("write results: %w", err)
 		}
 	}
-	em.tree.Add(mbom.Leaf{ID: id, SHA256: r.SHA256, Band: string(r.Band), Risk: r.Risk})
-	em.sum.add(r)
+	em.account(id, r)
 	return nil
 }
 
